@@ -1,0 +1,234 @@
+"""Training and inference throughput of MORPH-Ti against the straightforward padded formulation.
+
+    python benchmarks/model_throughput.py --json runs/model_throughput.json
+
+For each case both implementations get the same random weights (the published
+key layout: the padded one is `tests/morph/padded_reference.py`) and their
+outputs are checked equal before timing. A training step is forward + MSE
+loss + backward + AdamW (fused, for both). The two implementations alternate
+step by step in one process, so both see the same machine load; the table
+shows the best step time (medians are in the JSON).
+"fast-bf16" is the fast model under torch.autocast(bfloat16) (not equal
+outputs: shown for its speed). Peak memory: each (case, implementation) runs
+two training steps in a fresh process; the figure is the process's peak
+resident set size over those steps (VmHWM, reset through /proc/self/clear_refs
+after malloc_trim) minus its size before them: activations, gradients and
+optimiser state, not the weights.
+MFU = useful FLOPs per step (torch.utils.flop_counter on the fast model's
+training step: the padded model's extra work is not counted as useful) /
+best step time / this machine's fp32 matmul FLOP/s, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import contextlib
+import json
+import logging
+import platform
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "morph")]
+
+from morph.config import MorphConfig  # noqa: E402
+from morph.model import MORPH  # noqa: E402
+from morph.official import official_to_morph_state  # noqa: E402
+from padded_reference import ReferenceSizes, random_official_state, reference_forward  # noqa: E402
+
+CASES = {  # name: (description, B, t, F, C, D, H, W)
+    "a": ("1D  B16 F3 C1 W256", 16, 1, 3, 1, 1, 1, 256),
+    "b": ("2D  B8 F2 C1 64x64", 8, 1, 2, 1, 1, 64, 64),
+    "c": ("3D  B2 F3 C3 32^3", 2, 1, 3, 3, 32, 32, 32),
+}
+TI = ReferenceSizes(filters=8, dim=256, heads=4, depth=4, mlp_dim=1024, heads_xa=32,
+                    max_patches=4096, max_ar=1)
+
+
+def _status_mib(key: str) -> float:
+    """A memory figure of this process from /proc/self/status (Linux), in MiB."""
+    text = Path("/proc/self/status").read_text()
+    return int(re.search(rf"{key}:\s+(\d+) kB", text).group(1)) / 1024
+
+
+def _reset_peak_rss() -> float:
+    """Return freed heap to the OS and restart the peak-RSS counter; the RSS now (MiB)."""
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_mib("VmRSS")
+
+
+def _models(seed: int = 0):
+    """(fast model, reference params) with the same published-layout weights, dropout off."""
+    state = random_official_state(TI, seed)
+    fast = MORPH(MorphConfig.from_preset("Ti", max_ar=1, dropout=0.0, emb_dropout=0.0))
+    fast.load_state_dict(official_to_morph_state(state))
+    params = {k: v.clone().requires_grad_(True) for k, v in state.items()}
+    return fast, params
+
+
+def _batch(case: str):
+    _, b, t, f, c, d, h, w = CASES[case]
+    generator = torch.Generator().manual_seed(1)
+    x = torch.randn(b, t, f, c, d, h, w, generator=generator)
+    y = torch.randn(b, f, c, d, h, w, generator=generator)
+    return x, y
+
+
+def matmul_flops_per_s(size: int = 1024, repeats: int = 10) -> float:
+    """Best fp32 matmul FLOP/s of this machine (size x size x size)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size ** 3 / best
+
+
+IMPLEMENTATIONS = ("fast", "padded", "fast-bf16")
+
+
+def _step_functions(impl: str, fast: MORPH, params: dict):
+    """(train_step(x, y), infer(x, y)) for "fast" (our model, fp32 or under bf16 autocast)
+    or "padded" (the reference, fp32)."""
+    if impl in ("fast", "fast-bf16"):
+        forward, weights = fast, list(fast.parameters())
+    elif impl == "padded":
+        forward, weights = (lambda x: reference_forward(params, x, TI)), list(params.values())
+    else:
+        raise ValueError(f"impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
+    optimiser = torch.optim.AdamW(weights, lr=1e-4, fused=True)
+    precision = (torch.autocast("cpu", dtype=torch.bfloat16) if impl == "fast-bf16"
+                 else contextlib.nullcontext())
+
+    def train_step(x, y):
+        optimiser.zero_grad(set_to_none=True)
+        with precision:
+            loss = torch.nn.functional.mse_loss(forward(x).float(), y)
+        loss.backward()
+        optimiser.step()
+
+    def infer(x, y):
+        with torch.no_grad(), precision:
+            forward(x)
+
+    return train_step, infer
+
+
+def peak_memory(case: str, impl: str) -> dict:
+    """Peak RSS growth (MiB) over two training steps, after the weights; run in a fresh process."""
+    fast, params = _models()
+    x, y = _batch(case)
+    train_step, _ = _step_functions(impl, fast, params)
+    before = _reset_peak_rss()
+    train_step(x, y)
+    train_step(x, y)
+    return {"peak_mib": _status_mib("VmHWM") - before}
+
+
+def interleaved_times(case: str, warmup: int, steps: int) -> dict:
+    """Best and median seconds per call, fast and padded alternating so both see the same load."""
+    fast, params = _models()
+    x, y = _batch(case)
+    functions = {impl: _step_functions(impl, fast, params) for impl in IMPLEMENTATIONS}
+    times = {(impl, kind): [] for impl in functions for kind in ("train", "infer")}
+    for kind_index, kind in enumerate(("train", "infer")):
+        for step in range(warmup + steps):
+            for impl, fns in functions.items():
+                start = time.perf_counter()
+                fns[kind_index](x, y)
+                if step >= warmup:
+                    times[impl, kind].append(time.perf_counter() - start)
+    return {impl: {f"{kind}_s": min(times[impl, kind]) for kind in ("train", "infer")}
+            | {f"{kind}_median_s": sorted(times[impl, kind])[steps // 2] for kind in ("train", "infer")}
+            for impl in functions}
+
+
+def counted_flops(case: str) -> tuple[int, int, float]:
+    """(FLOPs of one fast training step, of one padded step, max |fast - padded| output)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fast, params = _models()
+    x, y = _batch(case)
+    with torch.no_grad():
+        diff = (fast(x) - reference_forward(params, x, TI)).abs().max().item()
+    flops = []
+    for forward in (fast, lambda v: reference_forward(params, v, TI)):
+        counter = FlopCounterMode(display=False)
+        with counter:
+            torch.nn.functional.mse_loss(forward(x), y).backward()
+        flops.append(counter.get_total_flops())
+    return flops[0], flops[1], diff
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", default="abc", help="subset of 'abc' (default: all)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls per implementation")
+    parser.add_argument("--steps", type=int, default=7, help="timed calls per implementation")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--one", nargs=2, metavar=("CASE", "IMPL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    if args.one:
+        print(json.dumps(peak_memory(*args.one)))
+        return
+
+    peak_flops = matmul_flops_per_s()
+    rows = []
+    for case in args.cases:
+        flops, padded_flops, diff = counted_flops(case)
+        batch = CASES[case][1]
+        result = {"case": case, "description": CASES[case][0], "batch": batch,
+                  "useful_gflop_per_step": flops / 1e9, "padded_gflop_per_step": padded_flops / 1e9,
+                  "max_abs_diff": diff}
+        timed = interleaved_times(case, args.warmup, args.steps)
+        for impl in IMPLEMENTATIONS:
+            out = subprocess.run([sys.executable, __file__, "--one", case, impl,
+                                  "--threads", str(args.threads)],
+                                 check=True, capture_output=True, text=True).stdout
+            measured = {**timed[impl], **json.loads(out.strip().splitlines()[-1])}
+            result[impl] = {**measured,
+                            "train_samples_per_s": batch / measured["train_s"],
+                            "infer_samples_per_s": batch / measured["infer_s"],
+                            "mfu": flops / measured["train_s"] / peak_flops}
+        for impl in IMPLEMENTATIONS:
+            result[impl]["train_speedup"] = result["padded"]["train_s"] / result[impl]["train_s"]
+            result[impl]["infer_speedup"] = result["padded"]["infer_s"] / result[impl]["infer_s"]
+        rows.append(result)
+        logging.getLogger(__name__).info("case %s done", case)
+
+    print(f"MORPH-Ti, {args.threads} threads, torch {torch.__version__}, best of {args.steps} "
+          f"steps; fp32 matmul peak measured {peak_flops / 1e9:.0f} GFLOP/s\n")
+    print("| case | impl | train samples/s | infer samples/s | train / infer speed-up vs padded | "
+          "peak MiB (train) | GFLOP/step | MFU (train, vs fp32 peak) | max abs diff vs padded |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        for impl in IMPLEMENTATIONS:
+            m = r[impl]
+            gflop = r["padded_gflop_per_step"] if impl == "padded" else r["useful_gflop_per_step"]
+            diff = f"{r['max_abs_diff']:.1e}" if impl == "fast" else ""
+            print(f"| {r['description']} | {impl} | {m['train_samples_per_s']:.2f} | "
+                  f"{m['infer_samples_per_s']:.2f} | {m['train_speedup']:.2f}x / "
+                  f"{m['infer_speedup']:.2f}x | {m['peak_mib']:.0f} | {gflop:.1f} | "
+                  f"{100 * m['mfu']:.1f}% | {diff} |")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"threads": args.threads, "torch": torch.__version__,
+                                         "matmul_flops_per_s": peak_flops, "cases": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""Checkpoints: a directory with `config.json` + `model.safetensors` (+ `metadata.json`).
+
+Written atomically: the files go to a temporary directory next to the target,
+which then replaces it, so an interrupted save never leaves a half-written
+checkpoint. Loaded on CPU whatever device saved them. `"starter"` names the
+model shipped inside the package (`morph/weights/starter/`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from morph.config import MorphConfig
+from morph.model.morph import MORPH
+
+__all__ = ["CheckpointError", "save_pretrained", "load_pretrained", "CONFIG_FILE", "WEIGHTS_FILE",
+           "METADATA_FILE"]
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+METADATA_FILE = "metadata.json"
+PACKAGED_WEIGHTS = Path(__file__).parent / "weights"
+PACKAGED_NAMES = ("starter",)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory or file that cannot be read as a MORPH model."""
+
+
+def save_pretrained(model: MORPH, directory: Union[str, Path],
+                    metadata: Optional[dict[str, Any]] = None) -> Path:
+    """Write `model` to `directory`: config.json, model.safetensors and, if any, metadata.json.
+
+    metadata: JSON-serialisable extras saved next to the weights (for example
+    normalisation statistics); defaults to `model.metadata`. An existing
+    directory is replaced as a whole.
+    """
+    directory = Path(directory)
+    metadata = dict(model.metadata if metadata is None else metadata)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        state = {name: tensor.detach().to("cpu").contiguous()
+                 for name, tensor in model.state_dict().items()}
+        save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        (staging / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
+        if metadata:
+            (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        _replace_directory(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("saved MORPH checkpoint to %s", directory)
+    return directory
+
+
+def _replace_directory(staging: Path, directory: Path) -> None:
+    """Move `staging` to `directory`; a previous `directory` is moved aside, then removed."""
+    if not directory.exists():
+        os.rename(staging, directory)
+        return
+    if not directory.is_dir():
+        raise CheckpointError(f"Cannot save a checkpoint to {directory}: it is a file; "
+                              f"choose a directory path")
+    old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old-", dir=directory.parent))
+    os.replace(directory, old / directory.name)
+    os.rename(staging, directory)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def resolve_checkpoint_dir(path: Union[str, Path]) -> Path:
+    """A checkpoint directory: `path` itself, or the packaged weights for "starter"."""
+    if str(path) in PACKAGED_NAMES:
+        packaged = PACKAGED_WEIGHTS / str(path)
+        if not (packaged / CONFIG_FILE).is_file():
+            raise CheckpointError(f"The {path!r} model is not shipped in this version of "
+                                  f"morph-pde yet (looked in {packaged}); pass the path of a "
+                                  f"checkpoint directory written by save_pretrained instead")
+        return packaged
+    directory = Path(path)
+    if not directory.is_dir():
+        raise CheckpointError(f"No checkpoint directory at {directory}; pass a directory "
+                              f"written by MORPH.save_pretrained (holding {CONFIG_FILE} and "
+                              f"{WEIGHTS_FILE}), or 'starter'")
+    return directory
+
+
+def load_config(directory: Union[str, Path]) -> MorphConfig:
+    """The MorphConfig stored in `directory/config.json`."""
+    path = Path(directory) / CONFIG_FILE
+    try:
+        return MorphConfig.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise CheckpointError(f"Missing {path}; a checkpoint directory needs {CONFIG_FILE} "
+                              f"and {WEIGHTS_FILE} (write them with MORPH.save_pretrained)") from None
+    except (json.JSONDecodeError, ValueError, TypeError) as error:
+        raise CheckpointError(f"Invalid {path}: {error}; fix the file or re-save the model "
+                              f"with MORPH.save_pretrained") from error
+
+
+def load_pretrained(path: Union[str, Path], **overrides: Any) -> MORPH:
+    """The MORPH model saved in `path` (or "starter"), on CPU, in eval mode.
+
+    overrides: MorphConfig fields to change on load (e.g. dropout,
+    activation_checkpointing); the weights must still fit.
+    """
+    directory = resolve_checkpoint_dir(path)
+    config = load_config(directory)
+    if overrides:
+        config = MorphConfig.from_dict({**config.to_dict(), **overrides})
+    weights = directory / WEIGHTS_FILE
+    try:
+        state = load_file(str(weights), device="cpu")
+    except FileNotFoundError:
+        raise CheckpointError(f"Missing {weights}; re-save the model with "
+                              f"MORPH.save_pretrained") from None
+    except (SafetensorError, OSError, RuntimeError) as error:
+        raise CheckpointError(f"Corrupt weights file {weights} ({error}); re-save the model "
+                              f"with MORPH.save_pretrained or copy the file again") from error
+    model = MORPH(config)
+    _load_state(model, state, weights)
+    metadata_path = directory / METADATA_FILE
+    if metadata_path.is_file():
+        try:
+            model.metadata = json.loads(metadata_path.read_text())
+        except json.JSONDecodeError as error:
+            raise CheckpointError(f"Invalid {metadata_path}: {error}") from error
+    return model.eval()
+
+
+def _load_state(model: MORPH, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Copy `state` into `model`, refusing missing, unexpected or mis-shaped tensors by name."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shape = [f"{name} {tuple(state[name].shape)} (config wants {tuple(tensor.shape)})"
+                   for name, tensor in expected.items()
+                   if name in state and state[name].shape != tensor.shape]
+    problems = []
+    if missing:
+        problems.append(f"missing {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
+    if unexpected:
+        problems.append(f"unexpected {', '.join(unexpected[:5])}"
+                        + (" ..." if len(unexpected) > 5 else ""))
+    if wrong_shape:
+        problems.append(f"wrong shape {'; '.join(wrong_shape[:5])}")
+    if problems:
+        raise CheckpointError(f"{source} does not match its {CONFIG_FILE}: {'; '.join(problems)}. "
+                              f"Save config and weights together with MORPH.save_pretrained "
+                              f"(for published MORPH weights use morph import-official)")
+    model.load_state_dict(state)

@@ -1,0 +1,124 @@
+"""`MorphConfig`: every size and limit of a MORPH model, validated, saved as JSON.
+
+The presets match the published MORPH checkpoints (arXiv 2509.21670):
+
+    name  filters  dim   heads  depth  mlp_dim   max_ar  pos_mode
+    Ti    8        256   4      4      1024      1       slice
+    S     8        512   8      4      2048      1       slice
+    M     8        768   12     8      3072      1       slice
+    L     8        1024  16     16     4096      16      bilinear
+    XL    64       1536  24     16     8192      1       slice
+
+all with patch_size 8, heads_xa 32, max_fields 3, max_components 3 and
+max_patches 4096. `MorphConfig.from_preset("Ti", max_ar=4)` overrides any field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+__all__ = ["MorphConfig", "PRESETS", "PosMode"]
+
+PosMode = Literal["slice", "bilinear"]
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "Ti": dict(filters=8, dim=256, heads=4, depth=4, mlp_dim=1024),
+    "S": dict(filters=8, dim=512, heads=8, depth=4, mlp_dim=2048),
+    "M": dict(filters=8, dim=768, heads=12, depth=8, mlp_dim=3072),
+    "L": dict(filters=8, dim=1024, heads=16, depth=16, mlp_dim=4096, max_ar=16, pos_mode="bilinear"),
+    "XL": dict(filters=64, dim=1536, heads=24, depth=16, mlp_dim=8192),
+}
+
+#: Width of the 1x1x1 component projection that starts the convolution stack.
+COMPONENT_CHANNELS = 8
+
+
+@dataclass
+class MorphConfig:
+    """Sizes and limits of a MORPH model.
+
+    filters: channels after the convolution stack (8, 16, 32, ...: a multiple of 8).
+    dim, heads, depth, mlp_dim: transformer width, heads, blocks, MLP hidden width.
+    patch_size: patch edge on every spatial axis longer than 1.
+    max_fields, max_components: the largest F and C the model accepts.
+    max_patches: rows of the positional table; the largest token grid (per time slot).
+    max_ar: the longest history t (rows of the positional table in time).
+    heads_xa: heads of the field cross-attention.
+    dropout: attention-probability and MLP dropout; emb_dropout: token dropout
+        after the positional embedding.
+    pos_mode: "slice" takes the first t time rows and interpolates linearly over
+        the patch index; "bilinear" resamples (max_ar, max_patches) -> (t, n) with
+        antialias (the published L checkpoint).
+    predict_delta: the model predicts x_next - x_last, and forward returns
+        x_last + that (off for the published weights).
+    activation_checkpointing: recompute each encoder block in the backward pass.
+    """
+
+    filters: int = 8
+    dim: int = 256
+    heads: int = 4
+    depth: int = 4
+    mlp_dim: int = 1024
+    patch_size: int = 8
+    max_fields: int = 3
+    max_components: int = 3
+    max_patches: int = 4096
+    max_ar: int = 1
+    heads_xa: int = 32
+    dropout: float = 0.1
+    emb_dropout: float = 0.1
+    pos_mode: PosMode = "slice"
+    predict_delta: bool = False
+    activation_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("filters", "dim", "heads", "depth", "mlp_dim", "patch_size", "max_fields",
+                     "max_components", "max_patches", "max_ar", "heads_xa"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"MorphConfig.{name} must be a positive int, got {value!r}")
+        if self.filters % COMPONENT_CHANNELS:
+            raise ValueError(f"MorphConfig.filters must be a multiple of {COMPONENT_CHANNELS} "
+                             f"(8, 16, 32, ...), got {self.filters}")
+        for name in ("heads", "heads_xa"):
+            if self.dim % getattr(self, name):
+                raise ValueError(f"MorphConfig.dim ({self.dim}) must be divisible by "
+                                 f"{name} ({getattr(self, name)})")
+        for name in ("dropout", "emb_dropout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"MorphConfig.{name} must be a float in [0, 1), got {value!r}")
+        if self.pos_mode not in get_args(PosMode):
+            raise ValueError(f"MorphConfig.pos_mode must be one of {', '.join(get_args(PosMode))}; "
+                             f"got {self.pos_mode!r}")
+        for name in ("predict_delta", "activation_checkpointing"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"MorphConfig.{name} must be a bool, got {getattr(self, name)!r}")
+
+    @property
+    def max_patch_volume(self) -> int:
+        """Voxels in the largest patch: patch_size**3."""
+        return self.patch_size ** 3
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> "MorphConfig":
+        """The preset `name` (Ti, S, M, L, XL) with `overrides` applied."""
+        if name not in PRESETS:
+            raise ValueError(f"Unknown preset {name!r}; available: {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "MorphConfig":
+        """The config from `to_dict()` output; unknown keys are refused by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"Unknown MorphConfig field(s) {', '.join(unknown)}; "
+                             f"allowed: {', '.join(sorted(known))}")
+        return cls(**values)

@@ -1,0 +1,117 @@
+"""Patch embedding: component convolutions, patches, projection, field cross-attention.
+
+`x (B, t, F, C, D, H, W)` -> tokens `(B, t, n, dim)` with n = nD * nH * nW patches.
+
+The numbers are those of the padded formulation (every volume 3D, C padded to
+max_components, patch features zero-padded to filters * p**3), computed without
+the padding:
+- a 3x3x3 convolution with zero padding on an axis of length 1 only sees the
+  middle kernel slice there, so the convolution runs in as many dimensions as
+  the grid has axes longer than 1, with the middle slices of the same weights;
+- missing components are zero, so the 1x1x1 component projection uses the
+  leading C input channels; being linear and bias-free, it is folded into the
+  first 3x3x3 convolution (C instead of 8 input channels);
+- zero-padded features meet zero weights, so the projection of a smaller patch
+  uses the leading filters * patch_volume columns of its weight.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+from morph.config import COMPONENT_CHANNELS, MorphConfig
+
+__all__ = ["PatchEmbedding", "FieldCrossAttention", "conv_channels"]
+
+_CONV_BY_NDIM = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+def conv_channels(filters: int) -> list[tuple[int, int]]:
+    """(in, out) channels of the 3x3x3 stack: 8 -> 16 -> ... -> filters, then filters -> filters."""
+    pairs, width = [], COMPONENT_CHANNELS
+    while width < filters:
+        pairs.append((width, min(2 * width, filters)))
+        width = pairs[-1][1]
+    return pairs + [(width, filters)]
+
+
+class FieldCrossAttention(nn.Module):
+    """A learned query attends over the F field tokens of each patch: `(N, F, dim) -> (N, dim)`.
+
+    Multi-head attention with packed q, k, v input projections (the rows of
+    `in_proj_weight` in that order), like `nn.MultiheadAttention`. The query is
+    one vector, so its projection is folded into per-head key directions:
+    score[n, f, h] = x[n, f] . (Wk_h^T q_h) + bk_h . q_h.
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.query = nn.Parameter(torch.empty(1, 1, dim))
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
+        self.out_proj = nn.Linear(dim, dim)
+        nn.init.normal_(self.query, std=0.02)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        n, fields, dim = tokens.shape
+        head_dim = dim // self.heads
+        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
+        b_q, b_k, b_v = self.in_proj_bias.chunk(3)
+        query = F.linear(self.query.reshape(1, dim), w_q, b_q).view(self.heads, head_dim)
+        query = query / math.sqrt(head_dim)
+        key_directions = torch.einsum("hde,hd->eh", w_k.view(self.heads, head_dim, dim), query)
+        key_bias = (b_k.view(self.heads, head_dim) * query).sum(-1)
+        scores = tokens @ key_directions + key_bias  # (N, F, heads)
+        weights = scores.softmax(dim=1)
+        values = F.linear(tokens, w_v, b_v).view(n, fields, self.heads, head_dim)
+        fused = (weights.unsqueeze(-1) * values).sum(dim=1).reshape(n, dim)  # (N, heads, hd) -> (N, dim)
+        return self.out_proj(fused)
+
+
+class PatchEmbedding(nn.Module):
+    """`x (B, t, F, C, D, H, W)` with every axis a multiple of its patch size -> `(B, t, n, dim)`."""
+
+    def __init__(self, config: MorphConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.component_proj = nn.Conv3d(config.max_components, COMPONENT_CHANNELS, 1, bias=False)
+        self.convs = nn.ModuleList(nn.Conv3d(c_in, c_out, 3, padding=1, bias=False)
+                                   for c_in, c_out in conv_channels(config.filters))
+        self.projection = nn.Linear(config.filters * config.max_patch_volume, config.dim)
+        self.field_attention = FieldCrossAttention(config.dim, config.heads_xa)
+
+    def conv_features(self, volumes: torch.Tensor) -> torch.Tensor:
+        """`(N, C, D, H, W) -> (N, filters, D, H, W)`, convolving only over axes longer than 1."""
+        n, components, *spatial = volumes.shape
+        active = [axis for axis, size in enumerate(spatial) if size > 1] or [2]
+        conv = _CONV_BY_NDIM[len(active)]
+        kernel_index = (slice(None), slice(None)) + tuple(
+            slice(None) if axis in active else 1 for axis in range(3))
+        h = volumes.reshape(n, components, *(spatial[axis] for axis in active))
+        component_proj = self.component_proj.weight[:, :components, 0, 0, 0]  # (8, C)
+        for i, layer in enumerate(self.convs):
+            weight = layer.weight[kernel_index]  # (out, in, *3 per active axis)
+            if i == 0:
+                weight = torch.einsum("om...,mc->oc...", weight, component_proj)
+            h = F.leaky_relu(conv(h, weight, padding=1), 0.2)
+        return h.reshape(n, -1, *spatial)
+
+    def forward(self, x: torch.Tensor, patch: tuple[int, int, int]) -> torch.Tensor:
+        b, t, fields = x.shape[:3]
+        features = self.conv_features(x.flatten(0, 2))  # (B*t*F, filters, D, H, W)
+        pd, ph, pw = patch
+        features = rearrange(features, "n c (d pd) (h ph) (w pw) -> n (d h w) (c pd ph pw)",
+                             pd=pd, ph=ph, pw=pw)
+        width = features.shape[-1]
+        tokens = F.linear(features, self.projection.weight[:, :width], self.projection.bias)
+        tokens = rearrange(tokens, "(b t f) n e -> (b t n) f e", b=b, t=t, f=fields)
+        fused = self.field_attention(tokens)
+        return rearrange(fused, "(b t n) e -> b t n e", b=b, t=t)

@@ -1,0 +1,110 @@
+"""MORPH: `x (B, t, F, C, D, H, W)` history -> next frame `(B, F, C, D, H, W)`."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from morph.config import MorphConfig
+from morph.model.decoder import Decoder
+from morph.model.embedding import PatchEmbedding
+from morph.model.encoder import Encoder
+from morph.model.positional import PositionalTable
+
+__all__ = ["MORPH"]
+
+
+class MORPH(nn.Module):
+    """The MORPH PDE foundation model (arXiv 2509.21670), layout "b t f c d h w".
+
+    1D data lives in W (D = H = 1), 2D in (H, W) (D = 1), 3D in (D, H, W).
+    Each axis longer than 1 is cut into patches of `config.patch_size`; a grid
+    that is not a multiple of it is zero-padded at the high end and the padding
+    cropped from the output. Missing components must be zero in x.
+    """
+
+    def __init__(self, config: MorphConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.metadata: dict[str, Any] = {}
+        self.embedding = PatchEmbedding(config)
+        self.positional = PositionalTable(config.max_ar, config.max_patches, config.dim,
+                                          config.pos_mode)
+        self.token_dropout = nn.Dropout(config.emb_dropout)
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config.dim, config.max_fields * config.max_components
+                               * config.max_patch_volume)
+
+    def patch_shape(self, spatial: tuple[int, int, int]) -> tuple[int, int, int]:
+        """Patch edge per axis for a `(D, H, W)` grid: patch_size, or 1 on axes of length 1."""
+        return tuple(1 if size == 1 else self.config.patch_size for size in spatial)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.ndim != 7:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"MORPH input x must be (B, t, F, C, D, H, W) (7 dims), got {shape}")
+        if not x.is_floating_point():
+            raise ValueError(f"MORPH input x must be a floating-point tensor, got {x.dtype}")
+        b, t, fields, components, *spatial = x.shape
+        cfg = self.config
+        for name, value, limit in (("t (history length)", t, cfg.max_ar),
+                                   ("F (fields)", fields, cfg.max_fields),
+                                   ("C (components)", components, cfg.max_components)):
+            if not 1 <= value <= limit:
+                raise ValueError(f"MORPH input {name} = {value} is outside 1..{limit} "
+                                 f"(the config's limit); x has shape {tuple(x.shape)}")
+        if min(b, *spatial) < 1:
+            raise ValueError(f"MORPH input x has an empty axis: shape {tuple(x.shape)}")
+        patch = self.patch_shape(tuple(spatial))
+        n = math.prod(-(-size // p) for size, p in zip(spatial, patch))
+        if n > cfg.max_patches:
+            raise ValueError(f"MORPH input grid {tuple(spatial)} makes {n} patches of {patch}, "
+                             f"more than max_patches = {cfg.max_patches}")
+
+    def forward(self, x: torch.Tensor, return_tokens: bool = False
+                ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """`x (B, t, F, C, D, H, W)` -> next frame `(B, F, C, D, H, W)`.
+
+        With return_tokens, also the encoder output `(B, t, n, dim)`, n = nD * nH * nW.
+        """
+        self._check_input(x)
+        b, t, fields, components, *spatial = x.shape
+        patch = self.patch_shape(tuple(spatial))
+        grid = tuple(-(-size // p) for size, p in zip(spatial, patch))  # (nD, nH, nW)
+        padding = [g * p - size for g, p, size in zip(grid, patch, spatial)]
+        padded = x
+        if any(padding):
+            pd, ph, pw = padding
+            padded = F.pad(x, (0, pw, 0, ph, 0, pd))
+
+        tokens = self.embedding(padded, patch)  # (B, t, n, dim)
+        n = tokens.shape[2]
+        tokens = self.token_dropout(tokens + self.positional(t, n).to(tokens.dtype))
+        tokens = self.encoder(tokens.unflatten(2, grid))  # (B, t, nD, nH, nW, dim)
+        frame = self.decoder(tokens[:, -1], fields, components, patch)  # (B, F, C, Dp, Hp, Wp)
+        d, h, w = spatial
+        frame = frame[..., :d, :h, :w]
+        if self.config.predict_delta:
+            frame = x[:, -1] + frame
+        if return_tokens:
+            return frame, tokens.flatten(2, 4)
+        return frame
+
+    def save_pretrained(self, directory: Union[str, Path],
+                        metadata: Optional[dict[str, Any]] = None) -> Path:
+        """Write `config.json` + `model.safetensors` (+ `metadata.json`) atomically; see morph.checkpoint."""
+        from morph.checkpoint import save_pretrained
+
+        return save_pretrained(self, directory, metadata)
+
+    @classmethod
+    def from_pretrained(cls, directory: Union[str, Path], **overrides: Any) -> "MORPH":
+        """Load a `save_pretrained` directory (or "starter") on CPU; see morph.checkpoint."""
+        from morph.checkpoint import load_pretrained
+
+        return load_pretrained(directory, **overrides)

@@ -1,0 +1,207 @@
+"""`TrainConfig`: everything a pretraining or fine-tuning run needs, validated.
+
+A run is reproducible from its output directory alone: the resolved config is
+saved there as `train_config.json` (the YAML file a user writes has the same keys).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from morph.config import PRESETS, MorphConfig
+
+__all__ = ["DataSource", "TrainConfig", "ConfigError", "DEFAULT_MIX", "default_cache_dir"]
+
+MixedPrecision = Literal["no", "bf16", "fp16", "auto"]
+
+#: The built-in mix `morph pretrain` trains on: 1D, 2D and 3D; scalar and vector fields.
+DEFAULT_MIX: tuple[str, ...] = ("burgers_1d", "euler_1d", "shallow_water_2d", "navier_stokes_2d",
+                                "advection_diffusion_3d")
+
+#: The small model of the default run (finishes in minutes on 2 CPU cores).
+DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp_dim=256, heads_xa=4,
+                                     max_ar=4, dropout=0.0, emb_dropout=0.0, predict_delta=True)
+
+
+class ConfigError(ValueError):
+    """A bad training configuration: names the key, the value and what is allowed."""
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/morph-pde`, else `~/.cache/morph-pde`."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "morph-pde"
+
+
+@dataclass
+class DataSource:
+    """One dataset of the mix: a simulator name or a path (any format pde_data opens).
+
+    For simulators, `n_traj`, `steps`, `resolution` and `seed` say what to
+    generate (once, into the cache). `options` go to the reader.
+    """
+
+    source: str
+    weight: float = 1.0
+    format: str = "auto"
+    options: dict[str, Any] = field(default_factory=dict)
+    n_traj: int = 16
+    steps: int = 20
+    resolution: Optional[int] = None
+    seed: int = 0
+    batch_size: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.source, str) or not self.source:
+            raise ConfigError(f"dataset source must be a simulator name or a path, got {self.source!r}")
+        if not (isinstance(self.weight, (int, float)) and self.weight > 0):
+            raise ConfigError(f"dataset {self.source!r}: weight must be > 0, got {self.weight!r}")
+
+    @classmethod
+    def parse(cls, item: Union[str, dict[str, Any], "DataSource"]) -> "DataSource":
+        """From a dict, a DataSource, or a string `NAME_OR_PATH[:WEIGHT]`."""
+        if isinstance(item, DataSource):
+            return item
+        if isinstance(item, str):
+            name, sep, weight = item.rpartition(":")
+            if sep and name and _is_number(weight):
+                return cls(source=name, weight=float(weight))
+            return cls(source=item)
+        if isinstance(item, dict):
+            _check_keys(item, cls, "datasets[]")
+            return cls(**item)
+        raise ConfigError(f"a dataset entry must be a string or a mapping, got {type(item).__name__}")
+
+
+@dataclass
+class TrainConfig:
+    """A training run. `model` holds a preset name plus MorphConfig overrides.
+
+    Length: `steps` optimiser steps, or `epochs` passes of `batches_per_epoch`
+    batches (default: enough to see each training window about once).
+    Curriculum: the first `curriculum_steps` steps use history t = 1 (stage 1),
+    the rest the full `history` (stage 2, trains the time-axis attention).
+    """
+
+    datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n) for n in DEFAULT_MIX])
+    model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
+    init_checkpoint: Optional[str] = None
+    history: int = 2
+    batch_size: int = 8
+    steps: Optional[int] = None
+    epochs: Optional[int] = 6
+    batches_per_epoch: Optional[int] = None
+    lr: float = 1e-3
+    warmup_steps: int = 50
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    grad_accum: int = 1
+    mixed_precision: MixedPrecision = "auto"
+    seed: int = 0
+    output_dir: str = "runs/pretrain"
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    curriculum_steps: int = 0
+    num_workers: int = 0
+    in_memory: bool = True
+    val_windows: int = 64
+    split_seed: int = 0
+    cache_dir: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        self.datasets = [DataSource.parse(d) for d in self.datasets]
+        if not self.datasets:
+            raise ConfigError("datasets: give at least one simulator name or path")
+        if not isinstance(self.model, dict):
+            raise ConfigError(f"model must be a mapping (preset + overrides), got {self.model!r}")
+        preset = self.model.get("preset", "Ti")
+        if preset not in PRESETS:
+            raise ConfigError(f"model.preset: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
+        known = {f.name for f in dataclasses.fields(MorphConfig)} | {"preset"}
+        unknown = sorted(set(self.model) - known)
+        if unknown:
+            raise ConfigError(f"model: unknown keys {unknown}; allowed: {sorted(known)}")
+        for name in ("history", "batch_size", "grad_accum", "checkpoint_every", "keep_checkpoints",
+                     "val_windows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        for name in ("steps", "epochs", "batches_per_epoch"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive int or null, got {value!r}")
+        if self.steps is None and self.epochs is None:
+            raise ConfigError("give steps or epochs")
+        if not self.lr > 0 or self.weight_decay < 0 or self.grad_clip < 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"bad optimiser settings: lr={self.lr}, weight_decay={self.weight_decay}, "
+                              f"grad_clip={self.grad_clip}, min_lr_ratio={self.min_lr_ratio}")
+        if self.mixed_precision not in ("no", "bf16", "fp16", "auto"):
+            raise ConfigError(f"mixed_precision must be no, bf16, fp16 or auto, got {self.mixed_precision!r}")
+        if self.warmup_steps < 0 or self.curriculum_steps < 0 or self.num_workers < 0:
+            raise ConfigError("warmup_steps, curriculum_steps and num_workers must be >= 0")
+        self.morph_config()  # validates the model fields now, not at step 0
+
+    def morph_config(self) -> MorphConfig:
+        overrides = {k: v for k, v in self.model.items() if k != "preset"}
+        try:
+            config = MorphConfig.from_preset(self.model.get("preset", "Ti"), **overrides)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"model: {err}") from err
+        if config.max_ar < self.history:
+            raise ConfigError(f"history {self.history} exceeds the model's max_ar {config.max_ar}; "
+                              f"set model.max_ar >= {self.history} or a shorter history")
+        return config
+
+    @property
+    def cache(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Union[str, Path]) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        _check_keys(d, cls, "config")
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: Union[str, Path], **overrides: Any) -> "TrainConfig":
+        """Load a YAML (or JSON) file, then apply `overrides` (None values are ignored)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML ({err})") from err
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+        _check_keys(data, cls, str(path))
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**data)
+
+
+def _check_keys(d: dict[str, Any], cls: type, where: str) -> None:
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {unknown}; allowed: {sorted(allowed)}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

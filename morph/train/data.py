@@ -1,0 +1,101 @@
+"""The data of a training run: resolve each `DataSource` to a `PDEDataset`
+(simulators are generated once into the cache), then windows, splits and the
+mixture loader."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader
+
+import pde_data
+from pde_data import Batch, DataError, MixtureBatchSampler, PDEDataset, WindowDataset, collate
+from pde_data.simulators import SIMULATORS
+
+from morph.config import MorphConfig
+from morph.train.config import ConfigError, DataSource, TrainConfig
+
+__all__ = ["RunData", "build_data", "resolve_source"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_source(source: DataSource, cache: Path) -> PDEDataset:
+    """Open a path, or generate a simulator once into `cache/data/` and open that store."""
+    if source.source in SIMULATORS:
+        sim = SIMULATORS[source.source]
+        resolution = source.resolution or sim.default_resolution
+        name = f"{sim.name}-n{source.n_traj}-t{source.steps}-r{resolution}-s{source.seed}.zarr"
+        path = cache / "data" / name
+        if not path.exists():
+            logger.info("generating %s into %s (once; cached for later runs)", sim.name, path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            dataset = pde_data.generate(sim.name, n_traj=source.n_traj, steps=source.steps,
+                                        resolution=resolution, seed=source.seed)
+            pde_data.convert(dataset, path, progress=False)
+        return pde_data.open(path)
+    if not Path(source.source).exists() and "://" not in source.source:
+        raise ConfigError(
+            f"dataset {source.source!r} is neither a built-in simulator ({', '.join(sorted(SIMULATORS))}) "
+            "nor an existing path"
+        )
+    return pde_data.open(source.source, format=source.format, **source.options)
+
+
+@dataclass
+class RunData:
+    """Train windows with their mixture loader, and validation windows per dataset."""
+
+    datasets: list[PDEDataset]
+    train: list[WindowDataset]
+    val: list[WindowDataset]
+    loader: DataLoader
+    sampler: MixtureBatchSampler
+    collate_fn: Callable[[list], Batch]
+
+    @property
+    def specs(self) -> list:
+        return [d.spec for d in self.datasets]
+
+
+def _check_fits(dataset: PDEDataset, model: MorphConfig) -> None:
+    spec = dataset.spec
+    where = spec.source or spec.name
+    if len(spec.fields) > model.max_fields:
+        raise ConfigError(f"{where}: {len(spec.fields)} fields but the model takes at most "
+                          f"max_fields={model.max_fields}; raise model.max_fields or drop fields")
+    if max(spec.components) > model.max_components:
+        raise ConfigError(f"{where}: a field has {max(spec.components)} components but the model takes at "
+                          f"most max_components={model.max_components}")
+
+
+def build_data(config: TrainConfig, model: MorphConfig) -> RunData:
+    datasets, train, val, batch_sizes = [], [], [], []
+    for source in config.datasets:
+        dataset = resolve_source(source, config.cache)
+        _check_fits(dataset, model)
+        if config.in_memory:
+            dataset = dataset.to_memory()
+        try:
+            train.append(WindowDataset(dataset, history=config.history, split="train", seed=config.split_seed))
+            val.append(WindowDataset(dataset, history=config.history, split="val", seed=config.split_seed))
+        except DataError as err:
+            raise ConfigError(f"dataset {source.source!r}: {err}") from err
+        datasets.append(dataset)
+        batch_sizes.append(source.batch_size or config.batch_size)
+    weights = [s.weight for s in config.datasets]
+    concat, sampler = MixtureBatchSampler.concat(train, batch_size=batch_sizes, weights=weights,
+                                                 num_batches=config.batches_per_epoch, seed=config.seed)
+    # Components are padded to the model's limit so output slot (f, c) means the same in every batch.
+    pad = functools.partial(collate, n_components=model.max_components)
+    # Its own generator: starting an epoch (or resuming mid-epoch) must not draw from the global RNG,
+    # which drives dropout and is restored exactly on resume.
+    loader = DataLoader(concat, batch_sampler=sampler, collate_fn=pad, num_workers=config.num_workers,
+                        persistent_workers=config.num_workers > 0,
+                        generator=torch.Generator().manual_seed(config.seed))
+    return RunData(datasets, train, val, loader, sampler, pad)

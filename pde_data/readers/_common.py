@@ -1,0 +1,208 @@
+"""Small pieces the format readers share: opening HDF5 files with our errors,
+grid spacing and dt from coordinates, JSON-safe attributes, a first-frame
+NaN/Inf check, and array-likes that re-index stored arrays lazily.
+
+Every array-like here has `.shape` and supports basic indexing with ints and
+slices, so `LazyField` can use it as a source.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from pde_data.dataset import PDEDataset
+from pde_data.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
+
+
+def open_h5(path: str) -> Any:
+    """`h5py.File(path, "r")`, with a `DataError` naming the file on failure."""
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except (OSError, ValueError) as err:
+        raise DataError(f"{path}: cannot be opened as HDF5 ({err}); check the path and that "
+                        "the file is complete (not still downloading)") from err
+
+
+def is_hdf5(path: str) -> bool:
+    import h5py
+
+    if not os.path.isfile(path) or not path.lower().endswith(HDF5_SUFFIXES):
+        return False
+    try:
+        return bool(h5py.is_hdf5(path))
+    except OSError:
+        return False
+
+
+def uniform_step(coord: Any, what: str) -> Optional[float]:
+    """The step of an evenly spaced 1-D coordinate, or None (logged) if it is
+    not evenly spaced or has fewer than 2 entries."""
+    c = np.asarray(coord, dtype=np.float64).reshape(-1)
+    if c.size < 2:
+        return None
+    steps = np.diff(c)
+    step = float(steps.mean())
+    if not np.all(np.isfinite(steps)) or step == 0 or not np.allclose(steps, step, rtol=1e-3, atol=0):
+        logger.info("%s is not evenly spaced; leaving it out of the spec", what)
+        return None
+    return step
+
+
+def spacing_of(coords: Sequence[Any], what: str) -> Optional[tuple[float, ...]]:
+    """Grid spacing per axis from 1-D coordinates; None unless every axis has one."""
+    steps = [uniform_step(c, f"{what} axis {k}") if c is not None else None
+             for k, c in enumerate(coords)]
+    return None if any(s is None for s in steps) else tuple(float(s) for s in steps)
+
+
+def json_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """File attributes as JSON-serialisable values (numbers, strings, lists);
+    bytes are decoded, anything else is left out."""
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        v = _jsonable(value)
+        if v is not None:
+            out[str(key)] = v
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return _jsonable(value.item())
+    if isinstance(value, (np.ndarray, list, tuple)) and np.size(value) <= 64:
+        items = [_jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+        return items if all(v is not None for v in items) else None
+    return None
+
+
+def as_str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def str_list(value: Any) -> list[str]:
+    """An HDF5 attribute holding one string or a list of strings, as a list."""
+    if value is None:
+        return []
+    if isinstance(value, (str, bytes)):
+        return [as_str(value)]
+    return [as_str(v) for v in np.asarray(value).reshape(-1)]
+
+
+def check_first_frame(dataset: PDEDataset) -> PDEDataset:
+    """Raise a `DataError` if the first frame of trajectory 0 has NaN/Inf.
+
+    A cheap check on open; `compute_stats` checks every value at convert.
+    """
+    frame = dataset.read(0, slice(0, 1))
+    for name, arr in frame.items():
+        if not np.isfinite(arr).all():
+            raise DataError(f"{dataset.spec.source}: field {name!r} has NaN/Inf in the first frame "
+                            "of trajectory 0; clean the data or drop those trajectories")
+    return dataset
+
+
+def field_groups(fields: Any, n_channels: int, where: str) -> list[tuple[str, int]]:
+    """Resolve a user's `fields=` option into `[(name, components)]` covering
+    `n_channels` consecutive channels.
+
+    Accepts a dict `{"velocity": 2, "pressure": 1}` or a list of names (one
+    channel each).
+    """
+    if isinstance(fields, Mapping):
+        groups = [(str(k), v) for k, v in fields.items()]
+    elif isinstance(fields, (list, tuple)):
+        groups = [(str(k), 1) for k in fields]
+    else:
+        raise DataError(f"{where}: fields={fields!r} must be a dict name -> components "
+                        "(e.g. {'velocity': 2, 'pressure': 1}) or a list of names")
+    for name, c in groups:
+        if not isinstance(c, (int, np.integer)) or c < 1:
+            raise DataError(f"{where}: fields[{name!r}] = {c!r}; give a positive number of components")
+    total = sum(int(c) for _, c in groups)
+    if total != n_channels:
+        raise DataError(f"{where}: fields={fields!r} cover {total} channels but the data has "
+                        f"{n_channels}; make the component counts add up to {n_channels}")
+    return [(n, int(c)) for n, c in groups]
+
+
+class AxisView:
+    """A lazy view of `source` with axis `axis` indexed by `sel` (an int drops
+    the axis, a slice shortens it), e.g. channels 0:2 of a `(N, T, X, C)` array."""
+
+    def __init__(self, source: Any, axis: int, sel: int | slice) -> None:
+        self.source, self.axis, self.sel = source, axis, sel
+        shape = list(source.shape)
+        if isinstance(sel, slice):
+            shape[axis] = len(range(*sel.indices(shape[axis])))
+        else:
+            del shape[axis]
+        self.shape = tuple(shape)
+
+    def __getitem__(self, key: tuple) -> np.ndarray:
+        key = tuple(key) + (slice(None),) * (len(self.shape) - len(key))
+        if isinstance(self.sel, slice):
+            outer = range(*self.sel.indices(self.source.shape[self.axis]))
+            inner = outer[key[self.axis]]
+            if isinstance(inner, range):
+                inner = slice(inner.start, inner.stop if inner.stop >= 0 else None, inner.step)
+            src_key = (*key[: self.axis], inner, *key[self.axis + 1:])
+        else:
+            src_key = (*key[: self.axis], self.sel, *key[self.axis:])
+        return np.asarray(self.source[src_key])
+
+
+class Stack:
+    """Same-shape arrays stacked lazily along a new leading axis: `(K, *shape)`.
+    Indexing needs an int first (one array is read)."""
+
+    def __init__(self, arrays: Sequence[Any], where: str) -> None:
+        self.arrays = list(arrays)
+        shapes = {tuple(a.shape) for a in self.arrays}
+        if len(shapes) != 1:
+            raise DataError(f"{where}: arrays differ in shape {sorted(shapes)}; all samples must "
+                            "share time steps, grid and channels")
+        self.shape = (len(self.arrays), *shapes.pop())
+
+    def __getitem__(self, key: tuple) -> np.ndarray:
+        i, *rest = key
+        if not isinstance(i, (int, np.integer)):
+            raise TypeError("Stack is indexed one sample at a time")
+        return np.asarray(self.arrays[int(i)][tuple(rest)])
+
+
+class ConcatN:
+    """`(N, T, C, *space)` fields concatenated along N lazily (e.g. one per file)."""
+
+    def __init__(self, parts: Sequence[Any]) -> None:
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0] + [p.shape[0] for p in self.parts])
+        self.shape = (int(self.offsets[-1]), *tuple(self.parts[0].shape)[1:])
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, key: tuple) -> np.ndarray:
+        i, *rest = key
+        k = int(np.searchsorted(self.offsets, int(i), side="right") - 1)
+        return np.asarray(self.parts[k][(int(i) - int(self.offsets[k]), *rest)])

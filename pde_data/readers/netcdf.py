@@ -1,0 +1,222 @@
+"""netCDF (and anything `xarray.open_dataset` opens), read lazily through xarray.
+
+Which dims are what (keywords, or all at once with `dims={"sample": "traj",
+"time": "t", "space": ["x", "y"], "channel": "c"}`):
+
+- `sample_dim`: default the first dim named sample(s), traj, trajectory,
+  trajectories, batch, n, member or ensemble; none -> N = 1.
+- `time_dim`: default `time` or `t` (required).
+- `space_dims`: default those of `x`, `y`, `z` present (in that order), else
+  `lon`/`lat` (in stored order); grid order follows this list.
+- `channel_dim`: a dim that stacks several quantities in one variable, e.g.
+  PDEGym's `velocity (N, T, C, X, Y)`; with `channels={"velocity": [0, 1],
+  "tracer": [2]}` its entries become fields (`variable=` picks the variable
+  when several carry that dim); without, the variable is one field of C
+  components.
+
+Which variables are fields: `fields={"velocity": ["u", "v"], "pressure": ["p"]}`
+(or a list of names, one scalar each). By default every data variable over
+(time, *space) with no other dims except sample/channel, in file order;
+variables `u, v[, w]` group into `velocity`, `vx, vy[, vz]` / `v_x, ...` /
+`velocity_x, ...` / `Bx, By` into one vector field, when all d components are
+there. A variable without the sample or time dim is broadcast along it.
+Spacing and dt come from the coordinates of the space and time dims (datetime
+time in seconds). `boundary_conditions=` (one string or one per axis) sets the
+spec's boundaries, unknown otherwise. `from_xarray(ds, ...)` opens an
+in-memory or already opened `xarray.Dataset` the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+
+from pde_data.dataset import LazyField, PDEDataset
+from pde_data.errors import DataError
+from pde_data.readers import Reader, register
+from pde_data.readers._common import check_first_frame, json_attrs, spacing_of, uniform_step
+from pde_data.spec import DatasetSpec, FieldSpec
+
+__all__ = ["from_xarray", "open_netcdf", "sniff"]
+
+_SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
+_SAMPLE = ("sample", "samples", "traj", "trajectory", "trajectories", "batch", "n", "member", "ensemble")
+_TIME = ("time", "t")
+_VECTOR_NAMES = {"v": "velocity", "vel": "velocity", "velocity": "velocity", "u": "velocity"}
+
+
+def sniff(path: str) -> bool:
+    return os.path.isfile(path) and path.lower().endswith(_SUFFIXES)
+
+
+def open_netcdf(path: str, engine: Optional[str] = None, **options: Any) -> PDEDataset:
+    """Open a netCDF file lazily; see the module docstring for `options`."""
+    import h5py
+    import xarray as xr
+
+    path = os.fspath(path)
+    if engine is None:
+        engine = "h5netcdf" if h5py.is_hdf5(path) else None
+    try:
+        ds = xr.open_dataset(path, engine=engine, cache=False)
+    except (OSError, ValueError, TypeError) as err:
+        raise DataError(f"{path}: xarray cannot open it ({err}); check the file, or pass engine=...") from err
+    reopen = functools.partial(open_netcdf, path, engine=engine, **options)
+    return from_xarray(ds, source=path, reopen=reopen, **options)
+
+
+def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims: Optional[Mapping] = None,
+                sample_dim: Optional[str] = None, time_dim: Optional[str] = None,
+                space_dims: Optional[Sequence[str]] = None, channel_dim: Optional[str] = None,
+                channels: Optional[Mapping[str, Sequence[int]]] = None, variable: Optional[str] = None,
+                fields: Any = None, boundary_conditions: Any = None, name: Optional[str] = None,
+                check_finite: bool = True) -> PDEDataset:
+    """An `xarray.Dataset` as a lazy `PDEDataset` (values are read per window)."""
+    where = source or "xarray dataset"
+    dims = dict(dims or {})
+    unknown = set(dims) - {"sample", "time", "space", "channel"}
+    if unknown:
+        raise DataError(f"{where}: dims= has unknown keys {sorted(unknown)}; use sample, time, space, channel")
+    sample_dim = sample_dim or dims.get("sample")
+    time_dim = time_dim or dims.get("time")
+    space_dims = list(space_dims or dims.get("space") or [])
+    channel_dim = channel_dim or dims.get("channel")
+    all_dims = list(ds.sizes)
+    for label, dim in (("sample_dim", sample_dim), ("time_dim", time_dim), ("channel_dim", channel_dim),
+                       *(("space_dims", s) for s in space_dims)):
+        if dim is not None and dim not in ds.sizes:
+            raise DataError(f"{where}: {label}={dim!r} is not a dim of the data; dims are {all_dims}")
+    sample_dim = sample_dim or next((d for d in _SAMPLE if d in ds.sizes), None)
+    time_dim = time_dim or next((d for d in _TIME if d in ds.sizes), None)
+    if time_dim is None:
+        raise DataError(f"{where}: no time dim among {all_dims}; pass time_dim=... (dims named time/t "
+                        "are found automatically)")
+    if not space_dims:
+        space_dims = [d for d in ("x", "y", "z") if d in ds.sizes] or \
+                     [d for d in all_dims if d in ("lon", "longitude", "lat", "latitude")]
+    if not 1 <= len(space_dims) <= 3:
+        raise DataError(f"{where}: space dims {space_dims} of {all_dims}; pass space_dims=[...] "
+                        "naming 1 to 3 spatial dims")
+    letters = dict(zip(space_dims, "xyz"))
+    roles = {**letters, time_dim: "t", **({sample_dim: "n"} if sample_dim else {}),
+             **({channel_dim: "c"} if channel_dim else {})}
+
+    groups = _select(ds, fields, channels, channel_dim, variable, roles, space_dims, time_dim, where)
+    n = int(ds.sizes[sample_dim]) if sample_dim else 1
+    t = int(ds.sizes[time_dim])
+    arrays = {}
+    for fname, sources in groups.items():
+        axes = [tuple(da.dims) for da in sources]
+        if len(set(axes)) != 1:
+            raise DataError(f"{where}: field {fname!r} groups variables with different dims {axes}; "
+                            "group only variables over the same dims")
+        order = axes[0]
+        arrays[fname] = LazyField([_XSource(da, order) for da in sources],
+                                  " ".join(roles[d] for d in order), n=n, t=t)
+    coords = [ds[d].values if d in ds.coords else None for d in space_dims]
+    tc = ds[time_dim].values if time_dim in ds.coords else None
+    if tc is not None and np.issubdtype(tc.dtype, np.datetime64):
+        tc = (tc - tc[0]) / np.timedelta64(1, "s")
+    d = len(space_dims)
+    bcs = (boundary_conditions,) * d if isinstance(boundary_conditions, str) else boundary_conditions
+    grid = tuple(int(ds.sizes[s]) for s in space_dims)
+    stem = os.path.splitext(os.path.basename(source))[0] if source else "xarray"
+    spec = DatasetSpec(
+        name=name or str(ds.attrs.get("dataset_name", stem)), grid_shape=grid,
+        fields=tuple(FieldSpec(k, a.components) for k, a in arrays.items()), n_trajectories=n,
+        n_steps=t, dt=uniform_step(tc, f"{where} {time_dim}") if tc is not None else None,
+        spacing=spacing_of(coords, where), boundary_conditions=tuple(bcs or ()),
+        axis_names=tuple(space_dims), source=source, format="netcdf", attrs=json_attrs(ds.attrs))
+    out = PDEDataset(spec, arrays, reopen=reopen)
+    return check_first_frame(out) if check_finite else out
+
+
+def _select(ds: Any, fields: Any, channels: Any, channel_dim: Optional[str], variable: Optional[str],
+            roles: dict, space_dims: list, time_dim: str, where: str) -> dict[str, list]:
+    """`{field: [DataArray, ...]}`: the variables (or channel slices) of each field."""
+    names = list(ds.data_vars)
+
+    def get(v: str) -> Any:
+        if v not in ds.data_vars:
+            raise DataError(f"{where}: no variable {v!r}; variables are {names}")
+        extra = [dm for dm in ds[v].dims if dm not in roles]
+        if extra:
+            raise DataError(f"{where}: variable {v!r} has dims {extra} that are not sample, time, space "
+                            "or channel; name them with dims=... or drop the variable")
+        return ds[v]
+
+    if channels is not None:
+        if channel_dim is None:
+            raise DataError(f"{where}: channels= needs channel_dim= (the dim that stacks the channels)")
+        carriers = [v for v in names if channel_dim in ds[v].dims]
+        if variable is None and len(carriers) != 1:
+            raise DataError(f"{where}: variables {carriers} carry dim {channel_dim!r}; pick one with variable=")
+        da = get(variable or carriers[0])
+        size = da.sizes[channel_dim]
+        out = {}
+        for fname, idx in channels.items():
+            idx = [int(i) for i in (idx if isinstance(idx, (list, tuple, range)) else [idx])]
+            if not idx or any(not 0 <= i < size for i in idx):
+                raise DataError(f"{where}: channels[{fname!r}] = {idx} out of range for {channel_dim!r} "
+                                f"of size {size}")
+            out[str(fname)] = [da.isel({channel_dim: idx})]
+        return out
+    if fields is not None:
+        if isinstance(fields, Mapping):
+            return {str(k): [get(v) for v in ([vs] if isinstance(vs, str) else vs)] for k, vs in fields.items()}
+        if isinstance(fields, (list, tuple)):
+            return {str(v): [get(v)] for v in fields}
+        raise DataError(f"{where}: fields={fields!r} must map field names to variable lists, "
+                        "e.g. {'velocity': ['u', 'v'], 'pressure': ['p']}, or list variable names")
+    needed = {time_dim, *space_dims}
+    candidates = [v for v in names
+                  if needed <= set(ds[v].dims) and all(dm in roles for dm in ds[v].dims)]
+    if not candidates:
+        raise DataError(f"{where}: no variable spans dims {sorted(needed)}; variables are "
+                        f"{ {v: ds[v].dims for v in names} }; pass fields=... and dims=...")
+    return {k: [ds[v] for v in vs] for k, vs in _group_vectors(candidates, len(space_dims)).items()}
+
+
+def _group_vectors(names: list[str], d: int) -> dict[str, list[str]]:
+    """`[rho, u, v, p] -> {rho: [rho], velocity: [u, v], p: [p]}` for d = 2."""
+    out: dict[str, list[str]] = {}
+    used: set[str] = set()
+    for v in names:
+        if v in used:
+            continue
+        group = None
+        if d >= 2 and v == "u" and all(c in names for c in ("u", "v", "w")[:d]):
+            group = ("velocity", list(("u", "v", "w")[:d]))
+        elif d >= 2 and v[-1:] == "x":
+            prefix = v[:-1]
+            comps = [prefix + a for a in "xyz"[:d]]
+            if all(c in names for c in comps) and prefix and (d == 3 or prefix + "xyz"[d] not in names):
+                base = prefix.rstrip("_")
+                group = (_VECTOR_NAMES.get(base.lower(), base) or "vector", comps)
+        if group is not None and group[0] not in out:
+            out[group[0]] = group[1]
+            used.update(group[1])
+        else:
+            out[v] = [v]
+            used.add(v)
+    return out
+
+
+class _XSource:
+    """One xarray variable as an array-like over `dims` (in that order), read per index."""
+
+    def __init__(self, da: Any, dims: tuple[str, ...]) -> None:
+        self.da, self.dims = da, dims
+        self.shape = tuple(int(da.sizes[d]) for d in dims)
+
+    def __getitem__(self, key: tuple) -> np.ndarray:
+        sel = {d: k for d, k in zip(self.dims, key) if k != slice(None)}
+        kept = [d for d, k in zip(self.dims, key) if not isinstance(k, (int, np.integer))]
+        return np.asarray(self.da.isel(sel).transpose(*kept).values)
+
+
+register(Reader("netcdf", "netCDF / anything xarray opens (dims and variable grouping by name or option)",
+                sniff, open_netcdf))

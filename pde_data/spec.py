@@ -1,0 +1,207 @@
+"""What a dataset holds: `DatasetSpec`, `FieldSpec`, `FieldStats`.
+
+A spec is plain data with a JSON round trip; it travels with the canonical
+store (zarr group attributes) and with checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Optional
+
+from pde_data.errors import DataError
+
+__all__ = ["BOUNDARY_CONDITIONS", "DatasetSpec", "FieldSpec", "FieldStats"]
+
+BoundaryCondition = Literal["periodic", "wall", "open", "unknown"]
+BOUNDARY_CONDITIONS: tuple[str, ...] = ("periodic", "wall", "open", "unknown")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One physical field: a scalar (1 component), a vector (d) or a tensor (d*d)."""
+
+    name: str
+    components: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise DataError(f"FieldSpec.name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.components, int) or self.components < 1:
+            raise DataError(
+                f"FieldSpec {self.name!r}: components must be a positive int, got {self.components!r}"
+            )
+
+
+@dataclass(frozen=True)
+class FieldStats:
+    """Dataset-level statistics of one field.
+
+    `mean` has one entry per component; `std` is one number: the standard
+    deviation for a scalar, the RMS magnitude of the deviation from the mean
+    vector for a vector or tensor field (so directions are preserved when
+    scaling by it).
+    """
+
+    mean: tuple[float, ...]
+    std: float
+    min: float
+    max: float
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FieldStats":
+        return cls(mean=tuple(float(v) for v in d["mean"]), std=float(d["std"]),
+                   min=float(d["min"]), max=float(d["max"]))
+
+
+@dataclass
+class DatasetSpec:
+    """Everything about a dataset except its values.
+
+    Arrays of field `f` have shape `(N, T, C_f, *grid_shape)`; the spatial
+    axes map onto the canonical `(D, H, W)` from the right: 1D is W, 2D is
+    (H, W), 3D is (D, H, W).
+    """
+
+    name: str
+    grid_shape: tuple[int, ...]
+    fields: tuple[FieldSpec, ...]
+    n_trajectories: int
+    n_steps: int
+    dt: Optional[float] = None
+    spacing: Optional[tuple[float, ...]] = None
+    boundary_conditions: tuple[str, ...] = ()
+    axis_names: tuple[str, ...] = ()
+    source: Optional[str] = None
+    format: Optional[str] = None
+    stats: dict[str, FieldStats] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.grid_shape = tuple(int(n) for n in self.grid_shape)
+        self.fields = tuple(f if isinstance(f, FieldSpec) else FieldSpec(**f) for f in self.fields)
+        where = f"dataset {self.name!r}"
+        if not 1 <= len(self.grid_shape) <= 3:
+            raise DataError(
+                f"{where}: grid_shape {self.grid_shape} has {len(self.grid_shape)} spatial dims; "
+                "1 to 3 are supported"
+            )
+        if any(n < 1 for n in self.grid_shape):
+            raise DataError(f"{where}: grid_shape {self.grid_shape} has an empty axis")
+        if not self.fields:
+            raise DataError(f"{where}: no fields; give at least one FieldSpec")
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise DataError(f"{where}: duplicate field names {names}")
+        if self.n_trajectories < 1 or self.n_steps < 1:
+            raise DataError(
+                f"{where}: needs at least one trajectory and one time step, got "
+                f"n_trajectories={self.n_trajectories}, n_steps={self.n_steps}"
+            )
+        d = len(self.grid_shape)
+        if not self.boundary_conditions:
+            self.boundary_conditions = ("unknown",) * d
+        self.boundary_conditions = tuple(str(b).lower() for b in self.boundary_conditions)
+        if len(self.boundary_conditions) != d:
+            raise DataError(
+                f"{where}: {len(self.boundary_conditions)} boundary conditions for {d} spatial axes"
+            )
+        for bc in self.boundary_conditions:
+            if bc not in BOUNDARY_CONDITIONS:
+                raise DataError(
+                    f"{where}: unknown boundary condition {bc!r}; use one of {BOUNDARY_CONDITIONS}"
+                )
+        if not self.axis_names:
+            self.axis_names = ("x", "y", "z")[:d]
+        self.axis_names = tuple(self.axis_names)
+        if len(self.axis_names) != d:
+            raise DataError(f"{where}: {len(self.axis_names)} axis names for {d} spatial axes")
+        if self.spacing is not None:
+            self.spacing = tuple(float(s) for s in self.spacing)
+            if len(self.spacing) != d:
+                raise DataError(f"{where}: {len(self.spacing)} grid spacings for {d} spatial axes")
+        if self.dt is not None:
+            self.dt = float(self.dt)
+        self.stats = {k: v if isinstance(v, FieldStats) else FieldStats.from_dict(v)
+                      for k, v in self.stats.items()}
+        unknown = set(self.stats) - set(names)
+        if unknown:
+            raise DataError(f"{where}: statistics for unknown fields {sorted(unknown)}")
+
+    @property
+    def n_spatial_dims(self) -> int:
+        return len(self.grid_shape)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def components(self) -> list[int]:
+        return [f.components for f in self.fields]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stats"] = {k: asdict(v) for k, v in self.stats.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "DatasetSpec":
+        d = dict(d)
+        d["fields"] = tuple(FieldSpec(**f) for f in d["fields"])
+        for key in ("grid_shape", "spacing", "boundary_conditions", "axis_names"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=_json_default)
+
+    @classmethod
+    def from_json(cls, text: str) -> "DatasetSpec":
+        return cls.from_dict(json.loads(text))
+
+    def describe(self) -> str:
+        """A human-readable summary (what `morph data inspect` prints)."""
+        lines = [
+            f"dataset      {self.name}",
+            f"source       {self.source or '-'} ({self.format or '-'})",
+            f"trajectories {self.n_trajectories}",
+            f"time steps   {self.n_steps}" + (f" (dt = {self.dt:g})" if self.dt is not None else ""),
+            "grid         " + " x ".join(f"{a}={n}" for a, n in zip(self.axis_names, self.grid_shape))
+            + (f" (spacing {', '.join(f'{s:g}' for s in self.spacing)})" if self.spacing else ""),
+            "boundaries   " + ", ".join(f"{a}: {b}" for a, b in zip(self.axis_names, self.boundary_conditions)),
+            "fields",
+        ]
+        for f in self.fields:
+            kind = _kind(f.components, self.n_spatial_dims)
+            line = f"  {f.name:<14} {kind:<7} {f.components} component{'s' if f.components > 1 else ''}"
+            st = self.stats.get(f.name)
+            if st is not None:
+                mean = ", ".join(f"{m:.4g}" for m in st.mean)
+                line += f"   mean [{mean}]  std {st.std:.4g}  min {st.min:.4g}  max {st.max:.4g}"
+            lines.append(line)
+        if self.attrs:
+            lines.append("attributes   " + ", ".join(f"{k}={v}" for k, v in self.attrs.items()))
+        return "\n".join(lines)
+
+
+def _kind(components: int, d: int) -> str:
+    if components == 1:
+        return "scalar"
+    if components == d:
+        return "vector"
+    if components == d * d:
+        return "tensor"
+    return "multi"
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars in attrs
+    if hasattr(obj, "item"):
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+

@@ -1,0 +1,149 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from morph.train import ConfigError, TrainConfig, train
+from morph.train.checkpoints import latest_checkpoint
+
+TINY_MODEL = dict(preset="Ti", dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2, max_ar=2, predict_delta=True,
+                  dropout=0.1, emb_dropout=0.0)
+
+
+def tiny_config(tmp_path: Path, **kw) -> dict:
+    cfg = dict(
+        datasets=[dict(source="burgers_1d", n_traj=6, steps=8, resolution=32),
+                  dict(source="shallow_water_2d", n_traj=6, steps=8, resolution=16, weight=2.0)],
+        model=TINY_MODEL, history=2, batch_size=4, steps=12, epochs=None, checkpoint_every=4,
+        keep_checkpoints=10, warmup_steps=2, output_dir=str(tmp_path / "run"),
+        cache_dir=str(tmp_path / "cache"), val_windows=8,
+    )
+    cfg.update(kw)
+    return cfg
+
+
+def read_losses(run: Path) -> dict[int, float]:
+    with (run / "metrics.csv").open() as f:
+        return {int(r["step"]): float(r["loss"]) for r in csv.DictReader(f)}
+
+
+def morph_cli(*args: str, env_extra: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "morph", *args], env=env, capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def test_tiny_pretrain_through_the_cli_writes_a_reproducible_run(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(tmp_path)))
+    proc = morph_cli("pretrain", "--config", str(config), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    run = tmp_path / "run"
+    assert "burgers_1d" in proc.stdout and "persistence" in proc.stdout
+    assert f"checkpoint: {run / 'final'}" in proc.stdout
+    saved = TrainConfig.from_dict(json.loads((run / "train_config.json").read_text()))
+    assert saved.steps == 12 and saved.datasets[1].weight == 2.0
+    specs = json.loads((run / "data_specs.json").read_text())
+    assert [s["name"] for s in specs] == ["burgers_1d", "shallow_water_2d"]
+    assert sorted(read_losses(run)) == list(range(1, 13))
+    summary = json.loads((run / "summary.json").read_text())
+    assert set(summary["validation"]) == {"burgers_1d", "shallow_water_2d"}
+    from morph import MORPH
+
+    model = MORPH.from_pretrained(run / "final")
+    x = torch.randn(1, 2, 1, 1, 1, 1, 32)
+    assert model(x).shape == (1, 1, 1, 1, 1, 32)
+    # the data was generated once into the cache and is reused
+    cached = sorted(p.name for p in (tmp_path / "cache" / "data").iterdir())
+    assert cached == ["burgers_1d-n6-t8-r32-s0.zarr", "shallow_water_2d-n6-t8-r16-s0.zarr"]
+
+
+def test_resume_after_sigkill_reaches_the_same_losses(tmp_path):
+    steps = 60
+    base = dict(steps=steps, checkpoint_every=5, batch_size=8,
+                datasets=[dict(source="shallow_water_2d", n_traj=6, steps=8, resolution=32)])
+    straight = tmp_path / "straight.yaml"
+    straight.write_text(yaml.safe_dump(tiny_config(tmp_path, output_dir=str(tmp_path / "a"), **base)))
+    assert morph_cli("pretrain", "--config", str(straight), "--quiet").returncode == 0
+
+    killed = tmp_path / "killed.yaml"
+    killed.write_text(yaml.safe_dump(tiny_config(tmp_path, output_dir=str(tmp_path / "b"), **base)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "morph", "pretrain", "--config", str(killed), "--quiet"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while latest_checkpoint(tmp_path / "b" / "checkpoints") is None and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = latest_checkpoint(tmp_path / "b" / "checkpoints")
+    assert killed_at is not None and not (tmp_path / "b" / "final").exists(), "the run finished before the kill"
+
+    resumed = morph_cli("pretrain", "--config", str(killed), "--resume", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = read_losses(tmp_path / "a"), read_losses(tmp_path / "b")
+    assert sorted(b) == list(range(1, steps + 1))
+    for step in range(1, steps + 1):
+        assert b[step] == pytest.approx(a[step], rel=1e-5, abs=1e-7), step
+
+
+def test_a_half_written_checkpoint_is_never_the_latest(tmp_path):
+    root = tmp_path / "checkpoints"
+    (root / "step_00000010").mkdir(parents=True)
+    (root / "step_00000010" / "trainer_state.json").write_text("{}")
+    (root / ".tmp-step_00000020").mkdir()
+    (root / "step_00000030").mkdir()  # no trainer_state.json: incomplete
+    assert latest_checkpoint(root).name == "step_00000010"
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPU cores")
+def test_two_process_accelerate_launch_trains_on_separate_shards(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(tmp_path, steps=6, checkpoint_every=3)))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu",
+         "-m", "morph", "pretrain", "--config", str(config), "--quiet"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = tmp_path / "run"
+    assert (run / "final" / "model.safetensors").is_file()
+    assert sorted(read_losses(run)) == list(range(1, 7))
+    ckpt = latest_checkpoint(run / "checkpoints")
+    assert {p.name for p in ckpt.glob("rng_state_*.pt")} == {"rng_state_0.pt", "rng_state_1.pt"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(datasets=["no_such_pde"]), "neither a built-in simulator"),
+    (dict(model={"preset": "Tx"}), "unknown preset 'Tx'"),
+    (dict(model={"preset": "Ti", "width": 3}), "unknown keys \\['width'\\]"),
+    (dict(learning_rate=1.0), "unknown keys \\['learning_rate'\\]"),
+    (dict(history=3), "exceeds the model's max_ar 2"),
+    (dict(batch_size=0), "batch_size must be a positive int"),
+])
+def test_bad_configs_are_refused_with_the_key_named(tmp_path, change, message):
+    with pytest.raises(ConfigError, match=message):
+        train(TrainConfig.from_dict(tiny_config(tmp_path, **change)), progress=False)
+
+
+def test_datasets_that_do_not_fit_the_model_are_refused(tmp_path):
+    cfg = tiny_config(tmp_path, datasets=[dict(source="advection_diffusion_3d", n_traj=3, steps=4, resolution=8)],
+                      model={**TINY_MODEL, "max_components": 2})
+    with pytest.raises(ConfigError, match="max_components=2"):
+        train(TrainConfig.from_dict(cfg), progress=False)
+
+
+def test_an_output_dir_that_cannot_be_created_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match="cannot be created"):
+        train(TrainConfig.from_dict(tiny_config(tmp_path, output_dir=str(blocker / "run"))), progress=False)
