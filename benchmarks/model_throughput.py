@@ -9,7 +9,8 @@ loss + backward + AdamW (fused, for both). The two implementations alternate
 step by step in one process, so both see the same machine load; the table
 shows the best step time (medians are in the JSON).
 "fast-bf16" is the fast model under torch.autocast(bfloat16) (not equal
-outputs: shown for its speed). Peak memory: each (case, implementation) runs
+outputs: shown for its speed); with --compile, "fast-compiled" is the fast
+model under torch.compile (first, compiling, call among the warm-up calls). Peak memory: each (case, implementation) runs
 two training steps in a fresh process; the figure is the process's peak
 resident set size over those steps (VmHWM, reset through /proc/self/clear_refs
 after malloc_trim) minus its size before them: activations, gradients and
@@ -26,7 +27,6 @@ import ctypes
 import contextlib
 import json
 import logging
-import platform
 import re
 import subprocess
 import sys
@@ -95,6 +95,7 @@ def matmul_flops_per_s(size: int = 1024, repeats: int = 10) -> float:
 
 
 IMPLEMENTATIONS = ("fast", "padded", "fast-bf16")
+COMPILED = "fast-compiled"
 
 
 def _step_functions(impl: str, fast: MORPH, params: dict):
@@ -102,10 +103,12 @@ def _step_functions(impl: str, fast: MORPH, params: dict):
     or "padded" (the reference, fp32)."""
     if impl in ("fast", "fast-bf16"):
         forward, weights = fast, list(fast.parameters())
+    elif impl == COMPILED:
+        forward, weights = torch.compile(fast, dynamic=False), list(fast.parameters())
     elif impl == "padded":
         forward, weights = (lambda x: reference_forward(params, x, TI)), list(params.values())
     else:
-        raise ValueError(f"impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
+        raise ValueError(f"impl must be one of {IMPLEMENTATIONS + (COMPILED,)}, got {impl!r}")
     optimiser = torch.optim.AdamW(weights, lr=1e-4, fused=True)
     precision = (torch.autocast("cpu", dtype=torch.bfloat16) if impl == "fast-bf16"
                  else contextlib.nullcontext())
@@ -135,11 +138,11 @@ def peak_memory(case: str, impl: str) -> dict:
     return {"peak_mib": _status_mib("VmHWM") - before}
 
 
-def interleaved_times(case: str, warmup: int, steps: int) -> dict:
-    """Best and median seconds per call, fast and padded alternating so both see the same load."""
+def interleaved_times(case: str, warmup: int, steps: int, implementations: tuple[str, ...]) -> dict:
+    """Best and median seconds per call, the implementations alternating so all see the same load."""
     fast, params = _models()
     x, y = _batch(case)
-    functions = {impl: _step_functions(impl, fast, params) for impl in IMPLEMENTATIONS}
+    functions = {impl: _step_functions(impl, fast, params) for impl in implementations}
     times = {(impl, kind): [] for impl in functions for kind in ("train", "infer")}
     for kind_index, kind in enumerate(("train", "infer")):
         for step in range(warmup + steps):
@@ -177,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=7, help="timed calls per implementation")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time the fast model under torch.compile (about 30 s of compilation per case)")
     parser.add_argument("--one", nargs=2, metavar=("CASE", "IMPL"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -186,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(peak_memory(*args.one)))
         return
 
+    implementations = IMPLEMENTATIONS + ((COMPILED,) if args.compile else ())
     peak_flops = matmul_flops_per_s()
     rows = []
     for case in args.cases:
@@ -194,8 +200,8 @@ def main(argv: list[str] | None = None) -> None:
         result = {"case": case, "description": CASES[case][0], "batch": batch,
                   "useful_gflop_per_step": flops / 1e9, "padded_gflop_per_step": padded_flops / 1e9,
                   "max_abs_diff": diff}
-        timed = interleaved_times(case, args.warmup, args.steps)
-        for impl in IMPLEMENTATIONS:
+        timed = interleaved_times(case, args.warmup, args.steps, implementations)
+        for impl in implementations:
             out = subprocess.run([sys.executable, __file__, "--one", case, impl,
                                   "--threads", str(args.threads)],
                                  check=True, capture_output=True, text=True).stdout
@@ -204,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
                             "train_samples_per_s": batch / measured["train_s"],
                             "infer_samples_per_s": batch / measured["infer_s"],
                             "mfu": flops / measured["train_s"] / peak_flops}
-        for impl in IMPLEMENTATIONS:
+        for impl in implementations:
             result[impl]["train_speedup"] = result["padded"]["train_s"] / result[impl]["train_s"]
             result[impl]["infer_speedup"] = result["padded"]["infer_s"] / result[impl]["infer_s"]
         rows.append(result)
@@ -216,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
           "peak MiB (train) | GFLOP/step | MFU (train, vs fp32 peak) | max abs diff vs padded |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        for impl in IMPLEMENTATIONS:
+        for impl in implementations:
             m = r[impl]
             gflop = r["padded_gflop_per_step"] if impl == "padded" else r["useful_gflop_per_step"]
             diff = f"{r['max_abs_diff']:.1e}" if impl == "fast" else ""

@@ -148,8 +148,8 @@ def pretrain(
     base = TrainConfig.from_file(config) if config is not None else TrainConfig()
     values = base.to_dict()
     values.update({k: v for k, v in overrides.items() if v is not None})
-    if steps is not None:  # steps win over the epochs of a config file
-        values["epochs"] = None
+    if epochs is not None and steps is None:  # --epochs replaces the steps of a config file
+        values["steps"] = None
     model = dict(values["model"])
     if preset is not None:
         model["preset"] = preset

@@ -53,6 +53,10 @@ class MorphConfig:
         antialias (the published L checkpoint).
     predict_delta: the model predicts x_next - x_last, and forward returns
         x_last + that (off for the published weights).
+    delta_scale: with predict_delta and a history of t >= 2 frames, the predicted
+        increment is multiplied by the RMS increment of the history (per sample
+        and field), so the network works at unit scale whatever the time step;
+        with t = 1 the scale is 1.
     activation_checkpointing: recompute each encoder block in the backward pass.
     """
 
@@ -71,6 +75,7 @@ class MorphConfig:
     emb_dropout: float = 0.1
     pos_mode: PosMode = "slice"
     predict_delta: bool = False
+    delta_scale: bool = True
     activation_checkpointing: bool = False
 
     def __post_init__(self) -> None:
@@ -93,7 +98,7 @@ class MorphConfig:
         if self.pos_mode not in get_args(PosMode):
             raise ValueError(f"MorphConfig.pos_mode must be one of {', '.join(get_args(PosMode))}; "
                              f"got {self.pos_mode!r}")
-        for name in ("predict_delta", "activation_checkpointing"):
+        for name in ("predict_delta", "delta_scale", "activation_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"MorphConfig.{name} must be a bool, got {getattr(self, name)!r}")
 

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 SPEC_KEY = "morph_pde_spec"
 STORE_VERSION = 1
-_CHUNK_BYTES = 1 << 20  # aim for ~1 MiB chunks: a few frames of one trajectory
+_CHUNK_BYTES = 1 << 18  # aim for ~256 KiB chunks: a few frames of one trajectory, so a window reads little
 
 
 def is_store(path: str) -> bool:

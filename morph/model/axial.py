@@ -1,4 +1,9 @@
-"""Axial attention over the token grid `(B, t, D, H, W, dim)`: one axis at a time."""
+"""Axial attention over the token grid `(B, t, D, H, W, dim)`: one axis at a time.
+
+Each axis is moved next to the channels and the others folded into the batch,
+`(B, t, D, H, W, dim) -> (M, L, dim)`, so scaled_dot_product_attention always
+sees 4D `(M, heads, L, head_dim)` tensors (which torch.compile handles well).
+"""
 
 from __future__ import annotations
 

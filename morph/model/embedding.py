@@ -6,8 +6,8 @@ The numbers are those of the padded formulation (every volume 3D, C padded to
 max_components, patch features zero-padded to filters * p**3), computed without
 the padding:
 - a 3x3x3 convolution with zero padding on an axis of length 1 only sees the
-  middle kernel slice there, so the convolution runs in as many dimensions as
-  the grid has axes longer than 1, with the middle slices of the same weights;
+  middle kernel slice there, so on such axes the kernel is cut to that slice
+  (9 taps on 2D grids, 3 on 1D grids instead of 27);
 - missing components are zero, so the 1x1x1 component projection uses the
   leading C input channels; being linear and bias-free, it is folded into the
   first 3x3x3 convolution (C instead of 8 input channels);
@@ -27,8 +27,6 @@ from torch import nn
 from morph.config import COMPONENT_CHANNELS, MorphConfig
 
 __all__ = ["PatchEmbedding", "FieldCrossAttention", "conv_channels"]
-
-_CONV_BY_NDIM = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
 def conv_channels(filters: int) -> list[tuple[int, int]]:
@@ -89,20 +87,26 @@ class PatchEmbedding(nn.Module):
         self.field_attention = FieldCrossAttention(config.dim, config.heads_xa)
 
     def conv_features(self, volumes: torch.Tensor) -> torch.Tensor:
-        """`(N, C, D, H, W) -> (N, filters, D, H, W)`, convolving only over axes longer than 1."""
-        n, components, *spatial = volumes.shape
-        active = [axis for axis, size in enumerate(spatial) if size > 1] or [2]
-        conv = _CONV_BY_NDIM[len(active)]
+        """`(N, C, D, H, W) -> (N, filters, D, H, W)`.
+
+        On an axis of length 1 only the middle kernel slice meets data (the rest
+        meets the zero padding), so the kernels are cut to that slice there and
+        that axis gets no padding: a 2D grid convolves with (1, 3, 3) kernels, a
+        1D grid with (1, 1, 3) kernels.
+        """
+        spatial = volumes.shape[2:]
         kernel_index = (slice(None), slice(None)) + tuple(
-            slice(None) if axis in active else 1 for axis in range(3))
-        h = volumes.reshape(n, components, *(spatial[axis] for axis in active))
-        component_proj = self.component_proj.weight[:, :components, 0, 0, 0]  # (8, C)
+            slice(None) if size > 1 else slice(1, 2) for size in spatial)
+        padding = tuple(1 if size > 1 else 0 for size in spatial)
+        component_proj = self.component_proj.weight[:, :volumes.shape[1], 0, 0, 0]  # (8, C)
+        h = volumes
         for i, layer in enumerate(self.convs):
-            weight = layer.weight[kernel_index]  # (out, in, *3 per active axis)
+            weight = layer.weight[kernel_index]  # (out, in, kD, kH, kW)
             if i == 0:
-                weight = torch.einsum("om...,mc->oc...", weight, component_proj)
-            h = F.leaky_relu(conv(h, weight, padding=1), 0.2)
-        return h.reshape(n, -1, *spatial)
+                # (out, 8, kD, kH, kW) x (8, C) -> (out, C, kD, kH, kW)
+                weight = (weight.movedim(1, -1) @ component_proj).movedim(-1, 1).contiguous()
+            h = F.leaky_relu(F.conv3d(h, weight, padding=padding), 0.2)
+        return h
 
     def forward(self, x: torch.Tensor, patch: tuple[int, int, int]) -> torch.Tensor:
         b, t, fields = x.shape[:3]

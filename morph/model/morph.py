@@ -16,7 +16,23 @@ from morph.model.embedding import PatchEmbedding
 from morph.model.encoder import Encoder
 from morph.model.positional import PositionalTable
 
-__all__ = ["MORPH"]
+__all__ = ["MORPH", "increment_scale"]
+
+
+def increment_scale(x: torch.Tensor, floor: float = 1e-4) -> torch.Tensor:
+    """RMS frame-to-frame increment of a history, per sample and field.
+
+    `x (B, t, F, C, D, H, W) -> (B, F)`: sqrt(mean over steps and space of
+    sum_c (x[s] - x[s-1])^2), the components of a vector taken together; ones
+    when t = 1. Floored at `floor` times the RMS of the last frame (plus a tiny
+    constant) so a frozen history does not freeze the prediction.
+    """
+    if x.shape[1] < 2:
+        return x.new_ones(x.shape[0], x.shape[2])
+    steps = (x[:, 1:] - x[:, :-1]).float()
+    scale = steps.pow(2).sum(3).mean(dim=(1, 3, 4, 5)).sqrt()
+    size = x[:, -1].float().pow(2).sum(2).mean(dim=(2, 3, 4)).sqrt()
+    return torch.maximum(scale, floor * size + 1e-12).to(x.dtype)
 
 
 class MORPH(nn.Module):
@@ -90,6 +106,8 @@ class MORPH(nn.Module):
         d, h, w = spatial
         frame = frame[..., :d, :h, :w]
         if self.config.predict_delta:
+            if self.config.delta_scale:
+                frame = frame * increment_scale(x)[:, :, None, None, None, None]
             frame = x[:, -1] + frame
         if return_tokens:
             return frame, tokens.flatten(2, 4)

@@ -27,7 +27,12 @@ DEFAULT_MIX: tuple[str, ...] = ("burgers_1d", "euler_1d", "shallow_water_2d", "n
 
 #: The small model of the default run (finishes in minutes on 2 CPU cores).
 DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp_dim=256, heads_xa=4,
-                                     max_ar=4, dropout=0.0, emb_dropout=0.0, predict_delta=True)
+                                     patch_size=4, max_ar=4, dropout=0.0, emb_dropout=0.0,
+                                     predict_delta=True, delta_scale=True)
+
+
+#: Length of a run that names neither steps nor epochs (the default run: about 10 minutes on 2 CPU cores).
+DEFAULT_STEPS = 3000
 
 
 class ConfigError(ValueError):
@@ -52,7 +57,7 @@ class DataSource:
     weight: float = 1.0
     format: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
-    n_traj: int = 16
+    n_traj: int = 32
     steps: int = 20
     resolution: Optional[int] = None
     seed: int = 0
@@ -85,7 +90,9 @@ class TrainConfig:
     """A training run. `model` holds a preset name plus MorphConfig overrides.
 
     Length: `steps` optimiser steps, or `epochs` passes of `batches_per_epoch`
-    batches (default: enough to see each training window about once).
+    batches (null: enough to see each training window about once); steps win
+    when both are given, and with neither the run is `DEFAULT_STEPS` steps.
+    Validation runs at the end of every epoch.
     Curriculum: the first `curriculum_steps` steps use history t = 1 (stage 1),
     the rest the full `history` (stage 2, trains the time-axis attention).
     """
@@ -96,8 +103,8 @@ class TrainConfig:
     history: int = 2
     batch_size: int = 8
     steps: Optional[int] = None
-    epochs: Optional[int] = 6
-    batches_per_epoch: Optional[int] = None
+    epochs: Optional[int] = None
+    batches_per_epoch: Optional[int] = 250
     lr: float = 1e-3
     warmup_steps: int = 50
     min_lr_ratio: float = 0.05
@@ -139,7 +146,7 @@ class TrainConfig:
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a positive int or null, got {value!r}")
         if self.steps is None and self.epochs is None:
-            raise ConfigError("give steps or epochs")
+            self.steps = DEFAULT_STEPS
         if not self.lr > 0 or self.weight_decay < 0 or self.grad_clip < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"bad optimiser settings: lr={self.lr}, weight_decay={self.weight_decay}, "
                               f"grad_clip={self.grad_clip}, min_lr_ratio={self.min_lr_ratio}")

@@ -1,8 +1,12 @@
 """The training objective and the validation metrics, in one place.
 
 Each batch is normalised with RevIN statistics of its history; the model maps
-the normalised history to the normalised next frame; the loss is the MSE over
-real (masked) entries. Metrics are reported in physical units.
+the normalised history to the normalised next frame. The loss is the MSE over
+real (masked) entries; for a model that predicts scaled increments
+(`predict_delta` with `delta_scale`) the error of each sample and field is
+measured in units of its history's RMS increment, so slowly and quickly
+changing datasets weigh alike (the loss then reads as the squared error
+relative to that of persistence, roughly). Metrics are in physical units.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from torch import nn
 
 from pde_data import Batch, NormStats, fit_normalization
 
+from morph.model.morph import increment_scale
+
 __all__ = ["evaluate_batches", "masked_mse", "nrmse", "predict", "training_loss"]
 
 
@@ -22,23 +28,47 @@ def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask[..., None, None, None].expand_as(like)
 
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over real entries. pred, target: (B, F, C, D, H, W); mask (B, F, C)."""
-    m = _expand(mask, pred).to(pred.dtype)
-    return ((pred.float() - target.float()) ** 2 * m).sum() / m.sum().clamp_min(1)
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
+               weight: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Mean squared error over real entries, optionally weighted per sample and field.
+
+    pred, target: (B, F, C, D, H, W); mask (B, F, C); weight (B, F) or None.
+    """
+    m = _expand(mask, pred).to(torch.float32)
+    sq = (pred.float() - target.float()) ** 2 * m
+    if weight is not None:
+        sq = sq * weight[:, :, None, None, None, None]
+    return sq.sum() / m.sum().clamp_min(1)
 
 
 def predict(model: nn.Module, batch: Batch, history: Optional[int] = None
-            ) -> tuple[torch.Tensor, NormStats]:
-    """Normalised prediction `(B, F, C, D, H, W)` from the last `history` frames, and the stats."""
+            ) -> tuple[torch.Tensor, NormStats, torch.Tensor]:
+    """Normalised prediction `(B, F, C, D, H, W)` from the last `history` frames,
+    the normalisation, and the normalised input `(B, t, F, C, D, H, W)`."""
     x = batch.x if history is None else batch.x[:, -history:]
     stats = fit_normalization(x, batch.mask, batch.dataset_std)
-    return model(stats.normalize(x)), stats
+    xn = stats.normalize(x)
+    # The decoder's output slots depend on C, so our models always see C = max_components.
+    components = x.shape[3]
+    limit = getattr(model, "module", model).config.max_components
+    if components < limit:
+        padded = torch.nn.functional.pad(xn, (0, 0, 0, 0, 0, 0, 0, limit - components))
+        return model(padded)[:, :, :components], stats, xn
+    return model(xn), stats, xn
+
+
+def _loss(model: nn.Module, batch: Batch, pred: torch.Tensor, stats: NormStats, xn: torch.Tensor
+          ) -> torch.Tensor:
+    config = getattr(model, "module", model).config  # unwrap DDP
+    weight = None
+    if config.predict_delta and config.delta_scale and xn.shape[1] > 1:
+        weight = increment_scale(xn).float().pow(-2)
+    return masked_mse(pred, stats.normalize(batch.y), batch.mask, weight)
 
 
 def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None) -> torch.Tensor:
-    pred, stats = predict(model, batch, history)
-    return masked_mse(pred, stats.normalize(batch.y), batch.mask)
+    pred, stats, xn = predict(model, batch, history)
+    return _loss(model, batch, pred, stats, xn)
 
 
 def nrmse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
@@ -54,14 +84,14 @@ def nrmse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, eps: flo
 @torch.no_grad()
 def evaluate_batches(model: nn.Module, batches: Iterable[Batch], history: Optional[int] = None
                      ) -> dict[str, float]:
-    """Validation loss (normalised MSE) and next-step nRMSE of the model and of
-    persistence ("no change"), averaged over samples and fields, physical units."""
+    """Validation loss (the training objective) and next-step nRMSE of the model and
+    of persistence ("no change"), averaged over samples and fields, physical units."""
     was_training = model.training
     model.eval()
     loss_sum, n_batches, model_err, persist_err = 0.0, 0, [], []
     for batch in batches:
-        pred_n, stats = predict(model, batch, history)
-        loss_sum += float(masked_mse(pred_n, stats.normalize(batch.y), batch.mask))
+        pred_n, stats, xn = predict(model, batch, history)
+        loss_sum += float(_loss(model, batch, pred_n, stats, xn))
         n_batches += 1
         pred = stats.denormalize(pred_n.float())
         model_err.append(nrmse(pred, batch.y, batch.mask))

@@ -65,3 +65,10 @@ def test_open_missing_path_and_unknown_format_are_clear(tmp_path):
         pde_data.open(tmp_path / "x.txt")
     with pytest.raises(DataError, match="unknown format 'grib'"):
         pde_data.open(tmp_path / "x.txt", format="grib")
+
+
+def test_a_store_opens_from_an_fsspec_url(tmp_path):
+    ds = make_dataset(n=2, t=3)
+    pde_data.convert(ds, tmp_path / "u.zarr", progress=False)
+    again = pde_data.open(f"file://{tmp_path / 'u.zarr'}")
+    np.testing.assert_array_equal(again[1, 1:3]["v"], ds.fields["v"][1, 1:3])

@@ -66,6 +66,20 @@ def test_tiny_pretrain_through_the_cli_writes_a_reproducible_run(tmp_path):
     assert cached == ["burgers_1d-n6-t8-r32-s0.zarr", "shallow_water_2d-n6-t8-r16-s0.zarr"]
 
 
+def test_training_reduces_the_loss_below_persistence_on_a_simple_mix(tmp_path):
+    cfg = TrainConfig.from_dict(tiny_config(
+        tmp_path, datasets=[dict(source="burgers_1d", n_traj=16, steps=20, resolution=64)],
+        steps=300, lr=2e-3, warmup_steps=10, batch_size=8, checkpoint_every=1000,
+        model={**TINY_MODEL, "dim": 48, "dropout": 0.0, "patch_size": 4}))
+    result = train(cfg, progress=False)
+    losses = read_losses(tmp_path / "run")
+    first = sum(losses[s] for s in range(1, 11)) / 10
+    last = sum(losses[s] for s in range(291, 301)) / 10
+    assert last < 0.5 * first
+    m = result.per_dataset["burgers_1d"]
+    assert m["nrmse"] < m["persistence_nrmse"]
+
+
 def test_resume_after_sigkill_reaches_the_same_losses(tmp_path):
     steps = 60
     base = dict(steps=steps, checkpoint_every=5, batch_size=8,

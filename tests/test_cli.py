@@ -1,0 +1,56 @@
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import pde_data
+from morph.cli import app, main
+
+runner = CliRunner()
+
+
+def test_data_list_names_every_simulator_and_reader():
+    result = runner.invoke(app, ["data", "list"])
+    assert result.exit_code == 0
+    for name in (*pde_data.SIMULATORS, *pde_data.READERS):
+        assert name in result.output
+
+
+def test_generate_then_inspect_a_store(tmp_path):
+    out = tmp_path / "b.zarr"
+    result = runner.invoke(app, ["data", "generate", "burgers_1d", "--out", str(out), "--n-traj", "3",
+                                 "--steps", "5", "--resolution", "32", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    ds = pde_data.open(out)
+    assert (len(ds), ds.spec.n_steps, ds.spec.grid_shape) == (3, 5, (32,))
+    np.testing.assert_array_equal(ds[2]["u"], pde_data.generate("burgers_1d", 3, 5, 32, seed=1)[2]["u"])
+    shown = runner.invoke(app, ["data", "inspect", str(out)])
+    assert shown.exit_code == 0
+    assert "trajectories 3" in shown.output and "periodic" in shown.output and "std" in shown.output
+
+
+def test_convert_an_npy_with_a_layout_string(tmp_path):
+    arr = np.random.default_rng(0).standard_normal((2, 4, 6, 5, 2)).astype(np.float32)
+    np.save(tmp_path / "v.npy", arr)
+    result = runner.invoke(app, ["data", "convert", str(tmp_path / "v.npy"), "--layout", "N T X Y C",
+                                 "--option", 'fields={"velocity": 2}', "--out", str(tmp_path / "v.zarr")])
+    assert result.exit_code == 0, result.output
+    ds = pde_data.open(tmp_path / "v.zarr")
+    assert ds.spec.field_names == ["velocity"] and ds.spec.components == [2]
+    np.testing.assert_array_equal(ds[1]["velocity"], np.moveaxis(arr[1], -1, 1))
+
+
+def test_user_errors_exit_2_with_a_message_and_no_traceback(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "inspect", str(tmp_path / "missing.h5")])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "missing.h5: no such file" in err and "Traceback" not in err
+
+
+def test_python_dash_m_morph_runs_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "morph", "env"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "torch" in proc.stdout and "morph-pde" in proc.stdout

@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+
+from morph.train import ConfigError, DataSource, TrainConfig
+from morph.train.config import DEFAULT_MIX, DEFAULT_STEPS
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "configs"
+
+
+def test_the_example_default_config_is_what_morph_pretrain_runs():
+    assert TrainConfig.from_file(EXAMPLES / "pretrain_default.yaml").to_dict() == TrainConfig().to_dict()
+
+
+def test_the_default_mix_has_every_simulator_and_dimensionality():
+    import pde_data
+
+    assert set(DEFAULT_MIX) == set(pde_data.SIMULATORS)
+    dims = {pde_data.SIMULATORS[n].n_spatial_dims for n in DEFAULT_MIX}
+    assert dims == {1, 2, 3}
+
+
+def test_dataset_strings_take_an_optional_weight():
+    assert DataSource.parse("burgers_1d:2.5") == DataSource("burgers_1d", weight=2.5)
+    assert DataSource.parse("data/run.nc").source == "data/run.nc"
+    assert DataSource.parse("C:/data/run.nc").source == "C:/data/run.nc"
+
+
+def test_steps_win_over_epochs_and_neither_means_the_default_length():
+    assert TrainConfig().steps == DEFAULT_STEPS
+    assert TrainConfig(epochs=3).steps is None
+    assert TrainConfig(steps=10, epochs=3).steps == 10
+
+
+def test_a_config_file_with_an_unknown_key_is_refused_by_name(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("history: 2\nlearning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match=r"unknown keys \['learning_rate'\]"):
+        TrainConfig.from_file(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        TrainConfig.from_file(tmp_path / "missing.yaml")

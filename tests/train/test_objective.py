@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from morph import MORPH, MorphConfig
+from morph.model.morph import increment_scale
+from morph.train.objective import masked_mse, nrmse
+
+
+def test_increment_scale_is_the_rms_step_of_the_history_per_field():
+    b, t, f, c = 2, 3, 2, 2
+    x = torch.zeros(b, t, f, c, 1, 1, 4)
+    steps = torch.tensor([0.5, 2.0])  # field 0 moves 0.5 per frame; field 1 moves 2 per frame, diagonally
+    for s in range(t):
+        x[:, s, 0, 0] = 1.0 + 0.5 * s
+        x[:, s, 1, :] = 3.0 + 2.0 * s / 2**0.5
+    scale = increment_scale(x)
+    torch.testing.assert_close(scale, steps.expand(b, f))
+
+
+def test_increment_scale_is_one_for_a_single_frame_and_floored_for_a_frozen_history():
+    x = torch.full((1, 1, 1, 1, 1, 2, 2), 5.0)
+    assert increment_scale(x).item() == 1.0
+    frozen = torch.full((1, 3, 1, 1, 1, 2, 2), 5.0)
+    assert 0 < increment_scale(frozen).item() == pytest.approx(5e-4)
+
+
+def test_delta_scale_multiplies_the_predicted_increment():
+    config = MorphConfig.from_preset("Ti", dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2, max_ar=3,
+                                     dropout=0.0, emb_dropout=0.0, predict_delta=True, delta_scale=True)
+    scaled = MORPH(config).eval()
+    plain = MORPH(MorphConfig.from_dict({**config.to_dict(), "delta_scale": False})).eval()
+    plain.load_state_dict(scaled.state_dict())
+    x = torch.randn(2, 3, 2, 1, 1, 8, 12)
+    with torch.no_grad():
+        inc_scaled = scaled(x) - x[:, -1]
+        inc_plain = plain(x) - x[:, -1]
+    s = increment_scale(x)[:, :, None, None, None, None]
+    torch.testing.assert_close(inc_scaled, s * inc_plain)
+
+
+def test_masked_mse_ignores_padding_and_applies_weights():
+    pred = torch.zeros(1, 2, 2, 1, 1, 2)
+    target = torch.ones(1, 2, 2, 1, 1, 2)
+    target[0, 1] = 3.0
+    mask = torch.tensor([[[True, False], [True, False]]])
+    assert masked_mse(pred, target, mask).item() == pytest.approx((2 * 1 + 2 * 9) / 4)
+    weight = torch.tensor([[1.0, 1 / 9]])
+    assert masked_mse(pred, target, mask, weight).item() == pytest.approx(1.0)
+
+
+def test_nrmse_is_relative_l2_per_sample_and_field_over_real_entries():
+    target = torch.zeros(1, 2, 2, 1, 1, 2)
+    target[0, 0, 0] = torch.tensor([3.0, 4.0])  # ||y|| = 5
+    target[0, 0, 1] = 100.0  # padded: ignored
+    pred = target.clone()
+    pred[0, 0, 0, 0, 0, 0] += 1.0  # error 1
+    mask = torch.tensor([[[True, False], [False, False]]])
+    out = nrmse(pred, target, mask)
+    assert out[0, 0].item() == pytest.approx(0.2)
+    assert torch.isnan(out[0, 1])
+
+
+def test_predict_pads_components_to_the_model_limit_like_training_does():
+    import pde_data
+    from morph.train.objective import predict
+
+    config = MorphConfig.from_preset("Ti", dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2, max_ar=2,
+                                     dropout=0.0, emb_dropout=0.0, predict_delta=True)
+    model = MORPH(config).eval()
+    ds = pde_data.generate("burgers_1d", n_traj=1, steps=4, resolution=16)
+    win = pde_data.WindowDataset(ds, history=2, split="all")
+    narrow = pde_data.collate([win[0]])  # C = 1
+    wide = pde_data.collate([win[0]], n_components=3)  # C = 3, as in training
+    with torch.no_grad():
+        out_narrow, _, _ = predict(model, narrow)
+        out_wide, _, _ = predict(model, wide)
+    assert out_narrow.shape[2] == 1
+    torch.testing.assert_close(out_narrow, out_wide[:, :, :1])
