@@ -131,6 +131,8 @@ def pretrain(
     out: Optional[str] = typer.Option(None, "--out", help="output directory (default runs/pretrain)"),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="save every N steps"),
     curriculum_steps: Optional[int] = typer.Option(None, "--curriculum-steps", help="steps with history 1 first"),
+    min_history: Optional[int] = typer.Option(None, "--min-history",
+                                              help="draw each batch's history from MIN..--history"),
     num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes"),
     resume: bool = typer.Option(False, "--resume", help="continue from the latest complete checkpoint in --out"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
@@ -141,7 +143,7 @@ def pretrain(
     overrides = dict(history=history, batch_size=batch_size, steps=steps, epochs=epochs, lr=lr,
                      warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip,
                      grad_accum=grad_accum, mixed_precision=mixed_precision, seed=seed, output_dir=out,
-                     checkpoint_every=checkpoint_every, curriculum_steps=curriculum_steps,
+                     checkpoint_every=checkpoint_every, curriculum_steps=curriculum_steps, min_history=min_history,
                      num_workers=num_workers)
     if dataset:
         overrides["datasets"] = list(dataset)

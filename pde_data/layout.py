@@ -79,7 +79,7 @@ class Batch:
     def __len__(self) -> int:
         return self.x.shape[0]
 
-    def to(self, device: torch.device | str) -> "Batch":
-        move = lambda v: v.to(device) if isinstance(v, torch.Tensor) else v  # noqa: E731
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        move = lambda v: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v  # noqa: E731
         return replace(self, **{k: move(getattr(self, k)) for k in
                                 ("x", "y", "mask", "dataset_mean", "dataset_std", "traj", "start", "y_future")})

@@ -95,6 +95,9 @@ class TrainConfig:
     Validation runs at the end of every epoch.
     Curriculum: the first `curriculum_steps` steps use history t = 1 (stage 1),
     the rest the full `history` (stage 2, trains the time-axis attention).
+    With `min_history`, each stage-2 step draws its history length uniformly
+    from `min_history..history` (seeded by `seed` and the step, so a resumed run
+    draws the same), and the model learns to use any history in that range.
     """
 
     datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n) for n in DEFAULT_MIX])
@@ -117,6 +120,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     keep_checkpoints: int = 2
     curriculum_steps: int = 0
+    min_history: Optional[int] = None
     num_workers: int = 0
     in_memory: bool = True
     val_windows: int = 64
@@ -154,6 +158,10 @@ class TrainConfig:
             raise ConfigError(f"mixed_precision must be no, bf16, fp16 or auto, got {self.mixed_precision!r}")
         if self.warmup_steps < 0 or self.curriculum_steps < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps, curriculum_steps and num_workers must be >= 0")
+        if self.min_history is not None and not (isinstance(self.min_history, int)
+                                                 and 1 <= self.min_history <= self.history):
+            raise ConfigError(f"min_history must be an int in 1..history ({self.history}) or null, "
+                              f"got {self.min_history!r}")
         self.morph_config()  # validates the model fields now, not at step 0
 
     def morph_config(self) -> MorphConfig:

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,7 +181,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         skip = micro % micro_per_epoch
         epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
         for batch in epoch_loader:
-            history = 1 if step < config.curriculum_steps else None
+            history = _history_length(config, step)
             with accelerator.accumulate(model):
                 loss = training_loss(model, batch, history)
                 accelerator.backward(loss)
@@ -249,6 +250,17 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
              "validation": per_dataset}, indent=2))
     accelerator.end_training()
     return result
+
+
+def _history_length(config: TrainConfig, step: int) -> Optional[int]:
+    """History length of the batch at `step`: 1 in curriculum stage 1, else the full history or,
+    with `min_history`, a length drawn from min_history..history (the same on every process)."""
+    if step < config.curriculum_steps:
+        return 1
+    if config.min_history is None or config.min_history == config.history:
+        return None
+    draw = random.Random(config.seed * 1_000_003 + step).randint(config.min_history, config.history)
+    return draw
 
 
 def _validate(accelerator: Accelerator, model: torch.nn.Module, val_sets: list[list]) -> float:

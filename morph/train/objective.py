@@ -88,8 +88,10 @@ def evaluate_batches(model: nn.Module, batches: Iterable[Batch], history: Option
     of persistence ("no change"), averaged over samples and fields, physical units."""
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     loss_sum, n_batches, model_err, persist_err = 0.0, 0, [], []
     for batch in batches:
+        batch = batch.to(device)
         pred_n, stats, xn = predict(model, batch, history)
         loss_sum += float(_loss(model, batch, pred_n, stats, xn))
         n_batches += 1
@@ -97,7 +99,7 @@ def evaluate_batches(model: nn.Module, batches: Iterable[Batch], history: Option
         model_err.append(nrmse(pred, batch.y, batch.mask))
         persist_err.append(nrmse(batch.x[:, -1], batch.y, batch.mask))
     model.train(was_training)
-    model_err_t, persist_t = torch.cat(model_err), torch.cat(persist_err)
+    model_err_t, persist_t = torch.cat(model_err).cpu(), torch.cat(persist_err).cpu()
     return {
         "val_loss": loss_sum / max(n_batches, 1),
         "nrmse": float(model_err_t.nanmean()),

@@ -99,8 +99,8 @@ def _linear_resample(rows: torch.Tensor, n: int) -> torch.Tensor:
     move the result by ~1e-4.
     """
     size = rows.shape[-1]
-    scale = torch.tensor(size / n, dtype=rows.dtype)
-    source = (scale * (torch.arange(n, dtype=rows.dtype) + 0.5) - 0.5).clamp(min=0)
+    scale = torch.tensor(size / n, dtype=rows.dtype, device=rows.device)
+    source = (scale * (torch.arange(n, dtype=rows.dtype, device=rows.device) + 0.5) - 0.5).clamp(min=0)
     left = source.floor().long().clamp(max=size - 1)
     right = (left + 1).clamp(max=size - 1)
     frac = source - left
@@ -134,7 +134,7 @@ def reference_forward(p: dict[str, torch.Tensor], x: torch.Tensor, s: ReferenceS
     patch = [1 if size == 1 else ps for size in (d, h, w)]
     grid = [-(-size // q) for size, q in zip((d, h, w), patch)]
     padded = [g * q for g, q in zip(grid, patch)]
-    x_pad = torch.zeros(b, t, nf, s.max_components, *padded, dtype=x.dtype)
+    x_pad = torch.zeros(b, t, nf, s.max_components, *padded, dtype=x.dtype, device=x.device)
     x_pad[:, :, :, :nc, :d, :h, :w] = x
 
     # 1) convolutions, all 3D
@@ -149,7 +149,7 @@ def reference_forward(p: dict[str, torch.Tensor], x: torch.Tensor, s: ReferenceS
     pd, ph, pw = patch
     v = v.reshape(b * t * nf, s.filters, gd, pd, gh, ph, gw, pw).permute(0, 2, 4, 6, 1, 3, 5, 7)
     feats = v.reshape(b * t * nf, gd * gh * gw, s.filters * pd * ph * pw)
-    full = torch.zeros(*feats.shape[:2], s.filters * ps ** 3, dtype=x.dtype)
+    full = torch.zeros(*feats.shape[:2], s.filters * ps ** 3, dtype=x.dtype, device=x.device)
     full[..., :feats.shape[-1]] = feats
     tok = full @ p["patch_embedding.projection.weight"].T + p["patch_embedding.projection.bias"]
     n = gd * gh * gw
