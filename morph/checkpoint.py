@@ -4,6 +4,12 @@ Written atomically: the files go to a temporary directory next to the target,
 which then replaces it, so an interrupted save never leaves a half-written
 checkpoint. Loaded on CPU whatever device saved them. `"starter"` names the
 model shipped inside the package (`morph/weights/starter/`).
+
+A directory may also hold a LoRA adapter (`adapter_config.json` +
+`adapter_model.safetensors`, peft's format) with a reference to its base
+checkpoint; `load_pretrained` then hands it to `adapters`, which rebuilds base +
+adapter. A training run directory (`morph pretrain/finetune --out DIR`) loads
+as the checkpoint in its `final/`.
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ import logging
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 import torch
 from safetensors import SafetensorError
@@ -23,14 +30,18 @@ from safetensors.torch import load_file, save_file
 from morph.config import MorphConfig
 from morph.model.morph import MORPH
 
-__all__ = ["CheckpointError", "save_pretrained", "load_pretrained", "CONFIG_FILE", "WEIGHTS_FILE",
-           "METADATA_FILE"]
+__all__ = ["CheckpointError", "save_pretrained", "load_pretrained", "atomic_directory", "checkpoint_reference",
+           "CONFIG_FILE", "WEIGHTS_FILE", "METADATA_FILE", "ADAPTER_CONFIG_FILE"]
 
 logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
+#: Marks a LoRA adapter directory (peft's file name); see `adapters.save_adapter`.
+ADAPTER_CONFIG_FILE = "adapter_config.json"
+#: Where a training run directory keeps its final model.
+RUN_FINAL_DIR = "final"
 PACKAGED_WEIGHTS = Path(__file__).parent / "weights"
 PACKAGED_NAMES = ("starter",)
 
@@ -45,25 +56,40 @@ def save_pretrained(model: MORPH, directory: Union[str, Path],
 
     metadata: JSON-serialisable extras saved next to the weights (for example
     normalisation statistics); defaults to `model.metadata`. An existing
-    directory is replaced as a whole.
+    directory is replaced as a whole. A model carrying a LoRA adapter
+    (`adapters.add_lora`) is saved as the adapter only, with a reference to its
+    base (`adapters.save_adapter`).
     """
+    if getattr(model, "peft_config", None):
+        from adapters.lora import save_adapter  # lazy: adapters builds on morph
+
+        return save_adapter(model, directory, metadata)
     directory = Path(directory)
     metadata = dict(model.metadata if metadata is None else metadata)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
-    try:
+    with atomic_directory(directory) as staging:
         state = {name: tensor.detach().to("cpu").contiguous()
                  for name, tensor in model.state_dict().items()}
         save_file(state, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
         (staging / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
         if metadata:
             (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    logger.info("saved MORPH checkpoint to %s", directory)
+    return directory
+
+
+@contextmanager
+def atomic_directory(directory: Union[str, Path]) -> Iterator[Path]:
+    """Yield an empty staging directory next to `directory`; when the block ends
+    without error it replaces `directory` as a whole, else it is removed."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        yield staging
         _replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    logger.info("saved MORPH checkpoint to %s", directory)
-    return directory
 
 
 def _replace_directory(staging: Path, directory: Path) -> None:
@@ -81,7 +107,8 @@ def _replace_directory(staging: Path, directory: Path) -> None:
 
 
 def resolve_checkpoint_dir(path: Union[str, Path]) -> Path:
-    """A checkpoint directory: `path` itself, or the packaged weights for "starter"."""
+    """A checkpoint directory: `path` itself, its `final/` for a training run
+    directory, or the packaged weights for "starter"."""
     if str(path) in PACKAGED_NAMES:
         packaged = PACKAGED_WEIGHTS / str(path)
         if not (packaged / CONFIG_FILE).is_file():
@@ -94,7 +121,21 @@ def resolve_checkpoint_dir(path: Union[str, Path]) -> Path:
         raise CheckpointError(f"No checkpoint directory at {directory}; pass a directory "
                               f"written by MORPH.save_pretrained (holding {CONFIG_FILE} and "
                               f"{WEIGHTS_FILE}), or 'starter'")
+    final = directory / RUN_FINAL_DIR
+    if not _is_checkpoint(directory) and _is_checkpoint(final):
+        return final
     return directory
+
+
+def _is_checkpoint(directory: Path) -> bool:
+    return (directory / CONFIG_FILE).is_file() or (directory / ADAPTER_CONFIG_FILE).is_file()
+
+
+def checkpoint_reference(path: Union[str, Path]) -> str:
+    """How an adapter refers to its base: "starter" as is, else the absolute path of the checkpoint."""
+    if str(path) in PACKAGED_NAMES:
+        return str(path)
+    return str(resolve_checkpoint_dir(path).resolve())
 
 
 def load_config(directory: Union[str, Path]) -> MorphConfig:
@@ -115,8 +156,17 @@ def load_pretrained(path: Union[str, Path], **overrides: Any) -> MORPH:
 
     overrides: MorphConfig fields to change on load (e.g. dropout,
     activation_checkpointing); the weights must still fit.
+    An adapter directory loads as its base with the adapter merged in
+    (`adapters.load_adapter` keeps the adapter separate, for more training).
+    `model.source` records where the model came from.
     """
     directory = resolve_checkpoint_dir(path)
+    if (directory / ADAPTER_CONFIG_FILE).is_file():
+        from adapters.lora import load_adapter, merge  # lazy: adapters builds on morph
+
+        model = merge(load_adapter(directory, **overrides))
+        model.source = checkpoint_reference(path)
+        return model.eval()
     config = load_config(directory)
     if overrides:
         config = MorphConfig.from_dict({**config.to_dict(), **overrides})
@@ -137,6 +187,7 @@ def load_pretrained(path: Union[str, Path], **overrides: Any) -> MORPH:
             model.metadata = json.loads(metadata_path.read_text())
         except json.JSONDecodeError as error:
             raise CheckpointError(f"Invalid {metadata_path}: {error}") from error
+    model.source = checkpoint_reference(path)
     return model.eval()
 
 

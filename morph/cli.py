@@ -182,6 +182,18 @@ def import_official_cmd(
     typer.echo(f"imported {ckpt} as MORPH-{size} ({n_params:,} parameters) into {out}")
 
 
+# Rollouts and evaluation live in rollouts/cli.py (imports only typer up front).
+from rollouts.cli import evaluate_command, rollout_command  # noqa: E402
+
+app.command("rollout")(rollout_command)
+app.command("evaluate")(evaluate_command)
+
+# Fine-tuning lives in adapters/cli.py (peft and the trainer are imported when it runs).
+from adapters.cli import finetune_command  # noqa: E402
+
+app.command("finetune")(finetune_command)
+
+
 @app.command("env")
 def env() -> None:
     """Versions of Python and the libraries, for bug reports."""
@@ -222,7 +234,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     except Exception as err:  # click usage errors carry their own exit code
         import click
 
-        if isinstance(err, click.ClickException):
+        # recent typer (0.29 here) raises its own vendored click's exceptions (subclasses of TyperException)
+        if isinstance(err, (click.ClickException, typer.TyperException)) and hasattr(err, "exit_code"):
             err.show()
             sys.exit(err.exit_code)
         raise

@@ -1,4 +1,31 @@
-"""rollouts: autoregressive rollout, metrics, plots and export.
+"""rollouts: autoregressive rollout, metrics, evaluation, export and plots.
 
-Not built yet: see the rollouts issue.
+    rollout(model, history, steps)    a generator of RolloutStep, physical units
+    rollout_all(...)                  (B, K, F, C, D, H, W)
+    compute_metrics(pred, y, mask)    mse, rmse, mae, nrmse, vrmse, spectral bands
+    evaluate(model, dataset, ...)     rollouts over a split beside persistence
+    to_xarray / save_xarray           truth and prediction with coordinates (.nc, .zarr)
+    plot_rollout(pred, y, path)       truth / prediction / error (.png, .gif)
 """
+
+from rollouts.evaluate import Evaluation, evaluate
+from rollouts.export import save_xarray, to_xarray
+from rollouts.metrics import BANDS, METRICS, compute_metrics
+from rollouts.plots import plot_rollout
+from rollouts.rollout import RolloutDiverged, RolloutStep, persistence, rollout, rollout_all
+
+__all__ = [
+    "BANDS",
+    "METRICS",
+    "Evaluation",
+    "RolloutDiverged",
+    "RolloutStep",
+    "compute_metrics",
+    "evaluate",
+    "persistence",
+    "plot_rollout",
+    "rollout",
+    "rollout_all",
+    "save_xarray",
+    "to_xarray",
+]

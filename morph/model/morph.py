@@ -48,6 +48,8 @@ class MORPH(nn.Module):
         super().__init__()
         self.config = config
         self.metadata: dict[str, Any] = {}
+        # Where from_pretrained loaded it from ("starter" or an absolute path); None for a new model.
+        self.source: Optional[str] = None
         self.embedding = PatchEmbedding(config)
         self.positional = PositionalTable(config.max_ar, config.max_patches, config.dim,
                                           config.pos_mode)

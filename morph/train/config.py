@@ -51,6 +51,8 @@ class DataSource:
 
     For simulators, `n_traj`, `steps`, `resolution` and `seed` say what to
     generate (once, into the cache). `options` go to the reader.
+    `max_train_traj` keeps only that many trajectories of the training split
+    (the first ones of its sorted indices; validation and test are unchanged).
     """
 
     source: str
@@ -62,8 +64,14 @@ class DataSource:
     resolution: Optional[int] = None
     seed: int = 0
     batch_size: Optional[int] = None
+    max_train_traj: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if self.max_train_traj is not None and (isinstance(self.max_train_traj, bool)
+                                                or not isinstance(self.max_train_traj, int)
+                                                or self.max_train_traj < 1):
+            raise ConfigError(f"dataset {self.source!r}: max_train_traj must be a positive int or null, "
+                              f"got {self.max_train_traj!r}")
         if not isinstance(self.source, str) or not self.source:
             raise ConfigError(f"dataset source must be a simulator name or a path, got {self.source!r}")
         if not (isinstance(self.weight, (int, float)) and self.weight > 0):
@@ -194,17 +202,24 @@ class TrainConfig:
     def from_file(cls, path: Union[str, Path], **overrides: Any) -> "TrainConfig":
         """Load a YAML (or JSON) file, then apply `overrides` (None values are ignored)."""
         path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: not valid YAML ({err})") from err
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+        data = read_config_file(path)
         _check_keys(data, cls, str(path))
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
+
+
+def read_config_file(path: Union[str, Path]) -> dict[str, Any]:
+    """The mapping in a YAML (or JSON) config file; ConfigError naming the file otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+    return data
 
 
 def _check_keys(d: dict[str, Any], cls: type, where: str) -> None:

@@ -1,0 +1,66 @@
+"""`morph finetune`: the command function; morph/cli.py registers it on the `morph` app."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+__all__ = ["finetune_command"]
+
+logger = logging.getLogger("morph")
+
+
+def finetune_command(
+    checkpoint: Optional[str] = typer.Option(
+        None, "--checkpoint", help="the base: 'starter', a checkpoint directory or a run directory"),
+    data: Optional[str] = typer.Option(
+        None, "--data", help="the new PDE: any dataset pde_data opens (or a simulator name)"),
+    level: Optional[int] = typer.Option(
+        None, "--level", help="1 LoRA; 2 LoRA + norms, embeddings, decoder; 3 encoder frozen; 4 full (default 2)"),
+    rank: Optional[int] = typer.Option(None, "--rank", help="LoRA rank r (levels 1, 2; default 8)"),
+    alpha: Optional[float] = typer.Option(None, "--alpha", help="LoRA alpha (default 2 r)"),
+    n_traj: Optional[int] = typer.Option(None, "--n-traj", help="train on this many trajectories of the train split"),
+    history: Optional[int] = typer.Option(None, "--history", help="history length k (default: the base's)"),
+    horizon: Optional[int] = typer.Option(None, "--horizon", help="rollout steps of the test evaluation (default 10)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="optimiser steps (default 500)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate (default set by the level)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    out: Optional[str] = typer.Option(None, "--out", help="output directory, itself a checkpoint "
+                                                          "(default runs/finetune)"),
+    from_scratch: bool = typer.Option(False, "--from-scratch",
+                                      help="train the same architecture from random weights, same budget"),
+    format: Optional[str] = typer.Option(None, "--format", help="reader name for --data (default auto)"),
+    option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE (JSON value)"),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of FinetuneConfig keys"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the latest complete checkpoint in --out"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Fine-tune a pretrained MORPH on a new PDE (LoRA or full); ends with a test table."""
+    from adapters.finetune import FinetuneConfig, finetune
+    from morph.cli import _parse_options
+
+    train = {k: v for k, v in dict(steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed).items()
+             if v is not None}
+    if epochs is not None and steps is None:
+        train["steps"] = None  # --epochs replaces steps of a config file
+    overrides = dict(checkpoint=checkpoint, data=data, level=level, rank=rank, alpha=alpha, n_traj=n_traj,
+                     history=history, horizon=horizon, output_dir=out, format=format,
+                     from_scratch=from_scratch or None, options=_parse_options(option) if option else None)
+    if config is not None:
+        finetune_config = FinetuneConfig.from_file(config, train=train, **overrides)
+    else:
+        finetune_config = FinetuneConfig.from_dict({**{k: v for k, v in overrides.items() if v is not None},
+                                                    "train": train})
+    result = finetune(finetune_config, resume=resume, progress=not quiet)
+    if not result.test:
+        return  # not the main process
+    typer.echo(f"\nfine-tuning level {result.level}: {result.trainable_parameters:,} trainable parameters, "
+               f"{result.train.steps} steps, {result.train.seconds / 60:.1f} min")
+    typer.echo(f"test split, {result.horizon}-step rollouts:")
+    typer.echo(result.table())
+    typer.echo(f"\ncheckpoint: {result.output_dir} (MORPH.from_pretrained or --checkpoint loads it)")

@@ -1,0 +1,180 @@
+"""The `morph rollout` and `morph evaluate` commands (registered by `morph/cli.py`).
+
+Only typer is imported at module level, so `morph --help` stays fast; each
+command imports the library when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+__all__ = ["evaluate_command", "rollout_command"]
+
+logger = logging.getLogger("morph")
+
+DEFAULT_HORIZON = 10
+
+
+def _device(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def _load(checkpoint: str, data: str, format: str, device: str) -> tuple[Any, Any]:
+    """The model (eval mode, on `device`) and the dataset."""
+    import pde_data
+    from morph import MORPH
+
+    model = MORPH.from_pretrained(checkpoint).to(_device(device))
+    dataset = pde_data.open(data, format=format)
+    return model, dataset
+
+
+def _trained(model: Any, key: str, default: Any) -> Any:
+    """A setting of the run that trained `model` (its checkpoint metadata), else `default`."""
+    value = (model.metadata.get("train_config") or {}).get(key)
+    return default if value is None else value
+
+
+def _history(model: Any, history: Optional[int], n_steps: int, where: str) -> int:
+    from pde_data import DataError
+
+    limit = model.config.max_ar
+    if history is None:
+        history = min(int(_trained(model, "history", limit)), limit, max(n_steps - 1, 1))
+    elif not 1 <= history <= limit:
+        raise DataError(f"--history {history}: the model takes 1..{limit} frames (its max_ar); "
+                        f"pass --history {limit} or less")
+    if history >= n_steps:
+        raise DataError(f"{where}: trajectories have {n_steps} frames; --history {history} leaves none "
+                        "to predict")
+    return history
+
+
+def rollout_command(
+    checkpoint: str = typer.Option(..., "--checkpoint", help="checkpoint directory, or 'starter'"),
+    data: str = typer.Option(..., "--data", help="dataset path (any format `morph data convert` reads)"),
+    steps: int = typer.Option(..., "--steps", help="steps to roll out (K)"),
+    out: Path = typer.Option(..., "--out", help="output FILE.nc or FILE.zarr (truth and prediction)"),
+    traj: int = typer.Option(0, "--traj", help="trajectory index"),
+    start: int = typer.Option(0, "--start", help="first history frame"),
+    history: Optional[int] = typer.Option(None, "--history",
+                                          help="history frames k (default: the training history)"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="also plot truth / prediction / error: "
+                                                            "FILE.png or FILE.gif"),
+    teacher_forcing: bool = typer.Option(False, "--teacher-forcing",
+                                         help="feed the true frames back (one-step forecasts)"),
+    max_growth: float = typer.Option(1e3, "--max-growth",
+                                     help="diverged when |value| > this x the history's RMS"),
+    format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
+) -> None:
+    """Roll a model out on one trajectory; write truth and prediction (xarray) and, optionally, plots."""
+    if out.suffix not in (".nc", ".zarr"):
+        raise typer.BadParameter(f"{out}: use a .nc or .zarr path", param_hint="--out")
+    if plot is not None and plot.suffix.lower() not in (".png", ".gif", ".pdf", ".svg", ".jpg"):
+        raise typer.BadParameter(f"{plot}: use a .png or .gif path", param_hint="--plot")
+    import torch
+
+    from pde_data import DataError, WindowDataset, collate
+    from rollouts.export import save_xarray, to_xarray
+    from rollouts.metrics import compute_metrics
+    from rollouts.plots import plot_rollout
+    from rollouts.rollout import RolloutDiverged, rollout
+
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its animation writer logs at INFO
+    model, dataset = _load(checkpoint, data, format, device)
+    spec = dataset.spec
+    where = spec.source or spec.name
+    if not 0 <= traj < len(dataset):
+        raise DataError(f"{where}: --traj {traj} out of range; the dataset has {len(dataset)} trajectories "
+                        f"(0..{len(dataset) - 1})")
+    k = _history(model, history, spec.n_steps, where)
+    if steps < 1 or start < 0 or start + k + steps > spec.n_steps:
+        raise DataError(f"{where}: trajectories have {spec.n_steps} frames; --start {start} + --history {k} + "
+                        f"--steps {steps} does not fit (at most --steps {spec.n_steps - start - k})")
+    windows = WindowDataset(dataset, history=k, horizon=steps, split="all", stride=1)
+    batch = collate([windows[traj * windows.windows_per_traj + start]])
+    truth = batch.y_future if batch.y_future is not None else batch.y[:, None]  # (1, K, F, C, D, H, W)
+    frames, failure = [], None
+    try:
+        for step in rollout(model, batch, steps, truth=truth, teacher_forcing=teacher_forcing,
+                            max_growth=max_growth, progress=True):
+            frames.append(step.prediction.cpu())
+    except RolloutDiverged as err:
+        failure = err
+    if frames:
+        pred = torch.stack(frames, dim=1)  # (1, K', F, C, D, H, W)
+        truth = truth[:, : pred.shape[1]]
+        attrs = dict(checkpoint=str(checkpoint), data=str(data), trajectory=traj, history=k,
+                     history_start=start, teacher_forcing=int(teacher_forcing))
+        save_xarray(to_xarray(pred[0], truth[0], spec, first_frame=start + k, attrs=attrs), out)
+        typer.echo(f"wrote {out}: {pred.shape[1]} steps of trajectory {traj} after frames {start}..{start + k - 1}")
+        nrmse = compute_metrics(pred, truth, batch.mask)["nrmse"][0]  # (K', F)
+        for f, name in enumerate(spec.field_names):
+            typer.echo(f"  {name:<14} nRMSE step 1 {float(nrmse[0, f]):.4g}, "
+                       f"step {pred.shape[1]} {float(nrmse[-1, f]):.4g}")
+        if plot is not None:
+            plot_rollout(pred[0], truth[0], plot, spec=spec, title=f"{spec.name} trajectory {traj}")
+            typer.echo(f"wrote {plot}")
+    if failure is not None:
+        typer.echo(f"error: {failure}" + (f" (the {len(frames)} steps before it are in {out})" if frames else ""),
+                   err=True)
+        sys.exit(1)
+
+
+def evaluate_command(
+    checkpoint: str = typer.Option(..., "--checkpoint", help="checkpoint directory, or 'starter'"),
+    data: str = typer.Option(..., "--data", help="dataset path (any format `morph data convert` reads)"),
+    split: str = typer.Option("test", "--split", help="train, val, test or all (the training split)"),
+    horizon: Optional[int] = typer.Option(None, "--horizon", help=f"rollout steps (default {DEFAULT_HORIZON}, "
+                                                                  "or what the trajectories allow)"),
+    history: Optional[int] = typer.Option(None, "--history",
+                                          help="history frames k (default: the training history)"),
+    split_seed: Optional[int] = typer.Option(None, "--split-seed",
+                                             help="seed of the split (default: the training run's)"),
+    stride: Optional[int] = typer.Option(None, "--stride", help="frames between windows (default: horizon)"),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    max_growth: float = typer.Option(1e3, "--max-growth",
+                                     help="diverged when |value| > this x the history's RMS"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics to this JSON file"),
+    format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Score rollouts on a split beside the persistence baseline: a table, and optionally JSON."""
+    if json_out is not None and not json_out.parent.exists():
+        raise typer.BadParameter(f"{json_out}: the directory {json_out.parent} does not exist", param_hint="--json")
+    from rollouts.evaluate import evaluate
+
+    model, dataset = _load(checkpoint, data, format, device)
+    spec = dataset.spec
+    k = _history(model, history, spec.n_steps, spec.source or spec.name)
+    if horizon is None:
+        horizon = max(1, min(DEFAULT_HORIZON, spec.n_steps - k))
+    seed = int(_trained(model, "split_seed", 0)) if split_seed is None else split_seed
+    result = evaluate(model, dataset, horizon=horizon, history=k, split=split, split_seed=seed, stride=stride,
+                      batch_size=batch_size, max_growth=max_growth, progress=not quiet)
+    result.setup["checkpoint"] = str(checkpoint)
+    typer.echo(f"{spec.name}, {split} split ({len(result.setup['trajectories'])} trajectories, "
+               f"{result.n_windows} windows), history {k}, horizon {horizon}:")
+    typer.echo(result.table())
+    if json_out is not None:
+        _write_json(result.to_dict(), json_out)
+        typer.echo(f"wrote {json_out}")
+
+
+def _write_json(payload: dict, path: Path) -> None:
+    from rollouts.export import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2) + "\n")

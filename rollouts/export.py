@@ -1,0 +1,168 @@
+"""A rollout as an xarray Dataset with coordinates, written atomically to netCDF or zarr.
+
+Layout: one variable per field and role, `{field}_pred` and `{field}_true`, of
+dims `([sample,] time, {field}_component, *space)`: the time dim has one entry
+per predicted step, each field keeps its own component count (no padding on
+disk), and the spatial dims are the dataset's axis names (x, y, z) with
+coordinates `spacing * index` (grid index where the spacing is unknown). The
+time coordinate is the physical time `frame * dt` (the frame index where dt is
+unknown), with the frame index and the step (1..K) beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from pde_data import DataError, DatasetSpec
+
+if TYPE_CHECKING:  # xarray is imported on first use: the `morph` CLI starts faster
+    import xarray as xr
+
+__all__ = ["atomic_path", "save_xarray", "to_xarray"]
+
+logger = logging.getLogger(__name__)
+
+SUFFIXES = (".nc", ".zarr")
+
+
+def _numpy(t: Union[torch.Tensor, np.ndarray]) -> np.ndarray:
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def _infer_dims(shape: Sequence[int]) -> int:
+    """Spatial dims of a canonical `(D, H, W)` grid: 3 if D > 1, 2 if H > 1, else 1."""
+    d, h, _ = shape
+    return 3 if d > 1 else 2 if h > 1 else 1
+
+
+def _attr(value: Any) -> Any:
+    """An attribute value netCDF can store (numbers and strings; the rest as text)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (int, float, str, np.integer, np.floating)):
+        return value
+    return str(value)
+
+
+def to_xarray(prediction: Union[torch.Tensor, np.ndarray],
+              truth: Optional[Union[torch.Tensor, np.ndarray]] = None,
+              spec: Optional[DatasetSpec] = None, *, first_frame: int = 0,
+              attrs: Optional[dict[str, Any]] = None) -> "xr.Dataset":
+    """The rollout as an `xarray.Dataset` (see the module docstring for the layout).
+
+    prediction, truth: `(K, F, C, D, H, W)` for one trajectory, or `(B, K, F, C, D, H, W)`
+        (a `sample` dim is added when B > 1), physical units.
+    spec: names, component counts, axis names, spacing and dt of the fields; without it
+        fields are `field0, field1, ...` with all C components, and axes x, y, z.
+    first_frame: the trajectory's frame index of the first predicted step (history
+        start + history length), for the time coordinate.
+    attrs: extra global attributes (e.g. the checkpoint, the trajectory index).
+    """
+    import xarray as xr
+
+    pred = _numpy(prediction)
+    true = None if truth is None else _numpy(truth)
+    if pred.ndim == 6:
+        pred, true = pred[None], None if true is None else true[None]
+    if pred.ndim != 7 or (true is not None and true.shape != pred.shape):
+        raise DataError(f"to_xarray: prediction must be (K, F, C, D, H, W) or (B, K, F, C, D, H, W) and "
+                        f"truth the same shape; got {pred.shape} and "
+                        f"{None if true is None else true.shape}")
+    b, k, f, c = pred.shape[:4]
+    grid = pred.shape[4:]
+    if spec is not None:
+        names, components = spec.field_names, spec.components
+        n_dims, axes = spec.n_spatial_dims, list(spec.axis_names)
+        if len(names) != f or max(components) > c or tuple(spec.grid_shape) != tuple(grid[3 - n_dims:]):
+            raise DataError(f"to_xarray: the prediction {pred.shape[1:]} does not match the spec of "
+                            f"{spec.name!r} (fields {names}, components {components}, grid {spec.grid_shape})")
+    else:
+        names, components = [f"field{i}" for i in range(f)], [c] * f
+        n_dims = _infer_dims(grid)
+        axes = ["x", "y", "z"][:n_dims]
+    spacing = spec.spacing if spec is not None and spec.spacing else None
+    dt = spec.dt if spec is not None else None
+
+    lead = ("sample",) if b > 1 else ()
+    frames = np.arange(first_frame, first_frame + k)
+    coords: dict[str, Any] = {
+        "time": ("time", frames * dt if dt else frames.astype(np.float64),
+                 {"units": "time units of the dataset" if dt else "frame index"}),
+        "frame": ("time", frames),
+        "step": ("time", np.arange(1, k + 1)),
+    }
+    for i, (axis, n) in enumerate(zip(axes, grid[3 - n_dims:])):
+        step = spacing[i] if spacing else 1.0
+        coords[axis] = (axis, np.arange(n) * step, {"spacing": step if spacing else "grid index"})
+    variables = {}
+    for fi, (name, nc) in enumerate(zip(names, components)):
+        dims = (*lead, "time", f"{name}_component", *axes)
+        coords[f"{name}_component"] = np.arange(nc)
+        for role, values in (("pred", pred), ("true", true)):
+            if values is None:
+                continue
+            block = values[:, :, fi, :nc].reshape(b, k, nc, *grid[3 - n_dims:])
+            variables[f"{name}_{role}"] = (dims, block[0] if b == 1 else block,
+                                           {"field": name, "role": "prediction" if role == "pred" else "truth"})
+    meta = {"dataset": spec.name if spec is not None else "", "fields": ",".join(names),
+            "steps": k, "first_frame": first_frame, "n_spatial_dims": n_dims}
+    meta.update({key: _attr(v) for key, v in (attrs or {}).items() if v is not None})
+    return xr.Dataset(variables, coords=coords, attrs=meta)
+
+
+def save_xarray(dataset: "xr.Dataset", path: Union[str, Path]) -> Path:
+    """Write `dataset` to `path` (`.nc` through h5netcdf, or a `.zarr` directory) atomically:
+    to a temporary sibling first, then renamed over `path` (an existing one is replaced)."""
+    path = Path(path)
+    if path.suffix not in SUFFIXES:
+        raise DataError(f"{path}: unknown output format {path.suffix!r}; use a .nc or .zarr path")
+    if not path.parent.exists():
+        raise DataError(f"{path}: the directory {path.parent} does not exist; create it first")
+    if path.suffix == ".nc":
+        with atomic_path(path) as tmp:
+            dataset.to_netcdf(tmp, engine="h5netcdf")
+    else:
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent)) / path.name
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+                dataset.to_zarr(staging, mode="w", consolidated=True)
+            _replace(staging, path)
+        finally:
+            shutil.rmtree(staging.parent, ignore_errors=True)
+    logger.debug("wrote %s", path)
+    return path
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary sibling of the file `path` to write; renamed over `path` when the block ends
+    without error, else removed."""
+    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _replace(staging: Path, path: Path) -> None:
+    """Move the directory `staging` to `path`; a previous `path` is moved aside first, then removed."""
+    if not path.exists():
+        os.rename(staging, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    os.replace(path, old / path.name)
+    os.rename(staging, path)
+    shutil.rmtree(old, ignore_errors=True)
