@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import platform
+import shutil
 import time
 from datetime import date
 from pathlib import Path
@@ -224,22 +225,39 @@ def make_store(name: str, work: Path, n_traj: int, frames: int, seed: int) -> Pa
     return path
 
 
+RUN_FILE = "transfer_run.json"
+
+
 def run_one(store: Path, out: Path, shots: int, training: dict[str, Any], args: argparse.Namespace
             ) -> dict[str, Any]:
+    """One training through `adapters.finetune`, with its test figures; with `--resume`, a training
+    that already finished in `out` with the same settings is read back instead of run again."""
     from adapters import FinetuneConfig, finetune
+    from adapters.finetune import DEFAULT_LR, SCRATCH_LR
 
     config = FinetuneConfig(checkpoint="starter", data=str(store), output_dir=str(out), n_traj=shots,
                             history=args.history, horizon=args.horizon,
                             train=dict(steps=args.steps, batch_size=args.batch_size, seed=args.seed,
                                        checkpoint_every=args.steps, keep_checkpoints=1),
                             **training)
+    settings = {"config": config.to_dict(), "lr": SCRATCH_LR if config.from_scratch else DEFAULT_LR[config.level]}
+    saved = out / RUN_FILE
+    if args.resume and saved.is_file():
+        previous = json.loads(saved.read_text())
+        if previous.get("settings") == settings:
+            logger.info("reusing the finished training in %s", out)
+            return {**previous, "reused": True}
+    if out.exists():
+        shutil.rmtree(out)  # an interrupted or different earlier training
     start = time.perf_counter()
     result = finetune(config, progress=args.progress)
-    return {"test": result.test, "trainable_parameters": result.trainable_parameters,
-            "steps": result.train.steps, "final_loss": result.train.final_loss,
-            "history": json.loads((out / "finetune.json").read_text())["history"],
-            "lr": json.loads((out / "train_config.json").read_text())["lr"],
-            "seconds": time.perf_counter() - start, "output_dir": str(out)}
+    run = {"test": result.test, "trainable_parameters": result.trainable_parameters,
+           "steps": result.train.steps, "final_loss": result.train.final_loss,
+           "history": json.loads((out / "finetune.json").read_text())["history"],
+           "lr": json.loads((out / "train_config.json").read_text())["lr"],
+           "seconds": time.perf_counter() - start, "output_dir": str(out), "settings": settings}
+    saved.write_text(json.dumps(run, indent=2, default=float) + "\n")
+    return run
 
 
 def _split_sizes(n_traj: int) -> dict[str, int]:
@@ -299,6 +317,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--work-dir", type=Path, default=Path("runs/transfer"))
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--progress", action="store_true", help="progress bars of the trainer")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse trainings that already finished in --work-dir with the same settings")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: 20 trajectories, shots 4, 10 steps, batch 4, horizon 4")
     args = parser.parse_args(argv)
@@ -350,12 +370,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results[pde] = per_pde
     minutes = (time.perf_counter() - started) / 60
     text = table(results, args.horizon)
-    print(f"\n{text}\n\n{verdict(results)}\n\n{total} trainings of {args.steps} steps x batch {args.batch_size} "
-          f"in {minutes:.1f} min")
+    training_minutes = sum(run["seconds"] for per_pde in results.values() for runs in per_pde["shots"].values()
+                           for run in runs.values()) / 60
+    print(f"\n{text}\n\n{verdict(results)}\n\n{total} trainings of {args.steps} steps x batch {args.batch_size}: "
+          f"{training_minutes:.1f} min of training and evaluation, this invocation {minutes:.1f} min")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         record = {"date": date.today().isoformat(), "machine": f"{os.cpu_count()}-core {platform.machine()} CPU",
                   "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
+                  "training_minutes": training_minutes,
                   "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                   "splits": sizes, "results": results, "table": text}
         args.json.write_text(json.dumps(record, indent=2, default=float) + "\n")
