@@ -33,7 +33,7 @@ from morph.checkpoint import checkpoint_reference, load_pretrained
 from morph.config import MorphConfig
 from morph.model import MORPH
 from morph.train import ConfigError, DataSource, TrainConfig, TrainResult, train
-from morph.train.config import read_config_file
+from morph.train.config import check_config_keys, read_config_file
 from morph.train.data import resolve_source
 from pde_data import PDEDataset, split_trajectories
 from rollouts import Evaluation, evaluate
@@ -149,10 +149,7 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FinetuneConfig":
-        allowed = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise ConfigError(f"finetune: unknown keys {unknown}; allowed: {sorted(allowed)}")
+        check_config_keys(data, cls, "finetune")
         missing = sorted(k for k in ("checkpoint", "data") if data.get(k) is None)
         if missing:
             raise ConfigError(f"finetune: give {' and '.join(missing)} (--checkpoint, --data or a config file)")

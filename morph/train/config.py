@@ -88,7 +88,7 @@ class DataSource:
                 return cls(source=name, weight=float(weight))
             return cls(source=item)
         if isinstance(item, dict):
-            _check_keys(item, cls, "datasets[]")
+            check_config_keys(item, cls, "datasets[]")
             return cls(**item)
         raise ConfigError(f"a dataset entry must be a string or a mapping, got {type(item).__name__}")
 
@@ -195,7 +195,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        _check_keys(d, cls, "config")
+        check_config_keys(d, cls, "config")
         return cls(**d)
 
     @classmethod
@@ -203,7 +203,7 @@ class TrainConfig:
         """Load a YAML (or JSON) file, then apply `overrides` (None values are ignored)."""
         path = Path(path)
         data = read_config_file(path)
-        _check_keys(data, cls, str(path))
+        check_config_keys(data, cls, str(path))
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
 
@@ -222,7 +222,7 @@ def read_config_file(path: Union[str, Path]) -> dict[str, Any]:
     return data
 
 
-def _check_keys(d: dict[str, Any], cls: type, where: str) -> None:
+def check_config_keys(d: dict[str, Any], cls: type, where: str) -> None:
     allowed = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - allowed)
     if unknown:

@@ -11,16 +11,8 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "finetune_new_pde.
 
 @pytest.mark.skipif(not (PACKAGED_WEIGHTS / "starter" / CONFIG_FILE).is_file(),
                     reason="the starter weights (morph/weights/starter/) are not in this checkout")
-def test_the_finetune_notebook_runs(tmp_path):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    assert not [c for c in notebook.cells if c.cell_type == "code" and (c.get("outputs") or c.execution_count)], \
-        "save the notebook without outputs"
-    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()
-    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+def test_the_finetune_notebook_runs(run_notebook):
+    outputs = run_notebook(NOTEBOOK, timeout=600, check_saved_clean=True)
     assert not [o for o in outputs if o.output_type == "error"]
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 3  # the dataset, the two rollouts side by side, the error curves
