@@ -21,14 +21,18 @@ from typing import Any, Optional
 
 import numpy as np
 import zarr
+from numcodecs import blosc
 from tqdm.auto import tqdm
-from zarr.codecs import BloscCodec
+from zarr.codecs import BloscCodec, BytesCodec
+from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
+from zarr.core.chunk_grids import RegularChunkGrid
+from zarr.storage import LocalStore
 
 from pde_data.dataset import PDEDataset, StatsAccumulator
 from pde_data.errors import DataError
 from pde_data.spec import DatasetSpec
 
-__all__ = ["convert", "is_store", "open_store", "write_store"]
+__all__ = ["ChunkReader", "convert", "is_store", "open_store", "write_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +59,94 @@ def open_store(path: str, **options: Any) -> PDEDataset:
     try:
         group = zarr.open_group(path, mode="r")
         spec = DatasetSpec.from_dict(group.attrs[SPEC_KEY])
-        fields = {f.name: group["fields"][f.name] for f in spec.fields}
+        fields = {f.name: ChunkReader.wrap(group["fields"][f.name]) for f in spec.fields}
     except (KeyError, FileNotFoundError) as err:
         raise DataError(f"{path}: not a complete morph-pde store ({err}); convert the source again") from err
     spec.source = spec.source or str(path)
     return PDEDataset(spec, fields, reopen=functools.partial(open_store, path))
+
+
+class ChunkReader:
+    """Window reads `field[i, t0:t1]` of one field of a local canonical store, without zarr's read path.
+
+    A window of the canonical store is a few whole chunks (chunks hold whole
+    frames of one trajectory). zarr reads them correctly but spends ~1.5 ms of
+    asyncio bookkeeping per read (about 8,000 Python calls per 4-field
+    window, profiled), 5x the cost of reading the chunk files and decoding
+    them. This reader does just that: it finds the chunk files by the zarr v3
+    key encoding, decodes them with Blosc (the codec `write_store` uses) and
+    copies out the frames asked for. Missing chunks are the fill value, as in
+    zarr. Any other index goes to the zarr array (`self.array`).
+
+    `ChunkReader.wrap(array)` returns a reader only for arrays laid out the
+    way `write_store` writes them on a local disk; other arrays (another
+    codec, a remote store, ...) come back unchanged and read through zarr.
+    """
+
+    def __init__(self, array: zarr.Array) -> None:
+        self.array = array
+        self.shape = tuple(array.shape)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.float32)
+        self._root = Path(array.store.root) / array.path
+        self._metadata = array.metadata
+        self._time_chunk = array.chunks[1]
+        self._chunk_shape = tuple(array.chunks)
+        self._fill = np.float32(array.metadata.fill_value)
+
+    @classmethod
+    def wrap(cls, array: zarr.Array) -> "ChunkReader | zarr.Array":
+        meta = array.metadata
+        codecs = tuple(getattr(meta, "codecs", ()))
+        little_endian_bytes = (len(codecs) == 2 and isinstance(codecs[0], BytesCodec)
+                               and getattr(codecs[0].endian, "value", codecs[0].endian) in (None, "little"))
+        suitable = (
+            meta.zarr_format == 3
+            and isinstance(array.store, LocalStore)
+            and isinstance(meta.chunk_key_encoding, DefaultChunkKeyEncoding)
+            and isinstance(meta.chunk_grid, RegularChunkGrid)
+            and array.dtype == np.float32
+            and little_endian_bytes
+            and isinstance(codecs[1], BloscCodec)
+            and array.chunks[0] == 1
+            and tuple(array.chunks[2:]) == tuple(array.shape[2:])
+        )
+        return cls(array) if suitable else array
+
+    def _chunk(self, i: int, c: int) -> np.ndarray:
+        """Decoded chunk `c` along time of trajectory `i`: `(t_chunk, C, *space)`."""
+        key = self._metadata.encode_chunk_key((i, c) + (0,) * (self.ndim - 2))
+        try:
+            raw = (self._root / key).read_bytes()
+        except FileNotFoundError:  # never written: all fill value, as zarr reads it
+            return np.full(self._chunk_shape[1:], self._fill, dtype=np.float32)
+        # Blosc header: bytes 4-8 the decoded size, 12-16 the encoded size (little-endian uint32).
+        # Blosc itself decodes a truncated chunk into garbage without a word, so check both first.
+        want = 4 * int(np.prod(self._chunk_shape))
+        header = np.frombuffer(raw[:16], dtype="<u4") if len(raw) >= 16 else None
+        if header is None or int(header[3]) != len(raw) or int(header[1]) != want:
+            raise ValueError(f"chunk {key} is truncated or not a Blosc chunk of {want} bytes")
+        return np.frombuffer(blosc.decompress(raw), dtype="<f4").reshape(self._chunk_shape[1:])
+
+    def __getitem__(self, key):
+        if not (isinstance(key, tuple) and len(key) == 2 and isinstance(key[0], (int, np.integer))
+                and isinstance(key[1], slice) and key[1].step in (None, 1)):
+            return self.array[key]
+        i, time = key
+        n = self.shape[0]
+        if not -n <= i < n:
+            raise IndexError(f"trajectory {i} out of range for {n}")
+        i = int(i) % n
+        t0, t1, _ = time.indices(self.shape[1])
+        out = np.empty((max(t1 - t0, 0), *self.shape[2:]), dtype=np.float32)
+        tc = self._time_chunk
+        for c in range(t0 // tc, (t1 - 1) // tc + 1 if t1 > t0 else t0 // tc):
+            lo, hi = max(t0, c * tc), min(t1, (c + 1) * tc)
+            out[lo - t0:hi - t0] = self._chunk(i, c)[lo - c * tc:hi - c * tc]
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.array[...], dtype=dtype)
 
 
 def _time_chunk(spec: DatasetSpec, components: int) -> int:

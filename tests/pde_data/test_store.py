@@ -72,3 +72,55 @@ def test_a_store_opens_from_an_fsspec_url(tmp_path):
     pde_data.convert(ds, tmp_path / "u.zarr", progress=False)
     again = pde_data.open(f"file://{tmp_path / 'u.zarr'}")
     np.testing.assert_array_equal(again[1, 1:3]["v"], ds.fields["v"][1, 1:3])
+
+
+@pytest.mark.parametrize("grid", [(12,), (6, 5), (4, 3, 5)])
+def test_fast_window_reads_equal_zarr_reads_across_time_chunks(tmp_path, monkeypatch, grid):
+    from pde_data.store import ChunkReader
+
+    # small chunks: 3 frames of a 1-component field, so windows cross chunk edges and T=7 ends in a partial chunk
+    monkeypatch.setattr(pde_data.store, "_CHUNK_BYTES", 3 * 4 * int(np.prod(grid)))
+    ds = make_dataset(n=3, t=7, grid=grid, fields=(("p", 1), ("u", len(grid))))
+    store = pde_data.convert(ds, tmp_path / "s.zarr", progress=False)
+    p = store.fields["p"]
+    assert isinstance(p, ChunkReader) and p.array.chunks[1] == 3
+    for i, t0, t1 in [(0, 0, 7), (1, 2, 6), (2, 5, 7), (1, 3, 3), (-1, 6, 7), (0, -4, -1)]:
+        for name in ("p", "u"):
+            got = store.fields[name][i, t0:t1]
+            np.testing.assert_array_equal(got, store.fields[name].array[i, t0:t1])
+            np.testing.assert_array_equal(got, ds.fields[name][i, t0:t1])
+    np.testing.assert_array_equal(p[1, ::2], ds.fields["p"][1, ::2])  # other indexing goes through zarr
+
+
+def test_fast_reads_give_zeros_for_chunks_zarr_never_wrote(tmp_path):
+    ds = make_dataset(n=2, t=4)
+    ds.fields["p"][1] = 0.0  # zarr skips chunks equal to the fill value
+    store = pde_data.convert(ds, tmp_path / "s.zarr", progress=False)
+    assert not (tmp_path / "s.zarr" / "fields" / "p" / "c" / "1").exists()
+    np.testing.assert_array_equal(store[1, 1:3]["p"], np.zeros((2, 1, 6, 5), np.float32))
+    np.testing.assert_array_equal(store[0]["p"], ds.fields["p"][0])
+
+
+def test_a_corrupt_chunk_is_a_data_error_naming_the_store(tmp_path):
+    store = pde_data.convert(make_dataset(n=2, t=4), tmp_path / "s.zarr", progress=False)
+    chunk = tmp_path / "s.zarr" / "fields" / "v" / "c" / "1" / "0" / "0" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:40])  # truncated
+    with pytest.raises(DataError, match=r"s\.zarr.*field 'v' of trajectory 1.*convert"):
+        store.read(1)
+
+
+def test_arrays_in_another_layout_read_through_zarr(tmp_path):
+    import zarr
+    from zarr.codecs import BloscCodec, ZstdCodec
+
+    from pde_data.store import ChunkReader
+
+    plain = zarr.create_array(str(tmp_path / "a.zarr"), shape=(2, 4, 1, 3), chunks=(1, 2, 1, 3),
+                              dtype="float32", compressors=ZstdCodec())
+    assert ChunkReader.wrap(plain) is plain
+    arr = zarr.create_array(str(tmp_path / "b.zarr"), shape=(2, 4, 1, 3), chunks=(1, 2, 1, 3), dtype="float32",
+                            compressors=BloscCodec(cname="zstd", shuffle="bitshuffle"))  # any Blosc setting
+    arr[:] = np.arange(24, dtype=np.float32).reshape(2, 4, 1, 3)
+    reader = ChunkReader.wrap(arr)
+    assert isinstance(reader, ChunkReader)
+    np.testing.assert_array_equal(reader[1, 1:4], arr[1, 1:4])
