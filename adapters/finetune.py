@@ -323,7 +323,8 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
                                      dropout=config.lora_dropout, targets=config.targets, base=base_ref)
         return model
 
-    train_result = train(train_config, resume=resume, progress=progress, model_factory=model_factory)
+    train_result = train(train_config, resume=resume, progress=progress, model_factory=model_factory,
+                         task="finetune")
     result = FinetuneResult(output_dir=out, checkpoint=train_result.checkpoint, level=level,
                             trainable_parameters=trainable.get("n", 0), horizon=horizon, train=train_result)
     if not _is_main_process():

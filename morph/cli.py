@@ -21,15 +21,16 @@ app.add_typer(data_app, name="data")
 logger = logging.getLogger("morph")
 
 
-def _parse_options(options: Optional[List[str]], layout: Optional[str] = None) -> dict:
-    """`--option key=value` pairs (values parsed as JSON when they parse) into reader options."""
+def _parse_options(options: Optional[List[str]], layout: Optional[str] = None, flag: str = "--option",
+                   example: str = "--option 'fields={\"velocity\": [\"u\", \"v\"]}'") -> dict:
+    """`--option key=value` pairs (values parsed as JSON when they parse) into a dict of options."""
     from pde_data import DataError
 
     parsed: dict = {}
     for item in options or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise DataError(f"--option {item!r}: expected KEY=VALUE, e.g. --option 'fields={{\"velocity\": [\"u\", \"v\"]}}'")
+            raise DataError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {example}")
         try:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -48,6 +49,8 @@ def data_list() -> None:
     for sim in SIMULATORS.values():
         typer.echo(f"  {sim.name:<24} {sim.n_spatial_dims}D, default resolution {sim.default_resolution}: "
                    f"{sim.description}")
+        parameters = ", ".join(f"{k}={v}" for k, v in sim.parameters.items())
+        typer.echo(f"  {'':<24} --param {parameters}")
     typer.echo("readers (morph data convert SRC --format NAME, or auto):")
     for reader in READERS.values():
         typer.echo(f"  {reader.name:<24} {reader.description}")
@@ -61,12 +64,15 @@ def data_generate(
     steps: int = typer.Option(20, "--steps", help="frames per trajectory"),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="grid points per axis"),
     seed: int = typer.Option(0, "--seed"),
+    param: Optional[List[str]] = typer.Option(None, "--param",
+                                              help="physical parameter KEY=VALUE, repeatable (see `morph data list`)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing store"),
 ) -> None:
     """Simulate a built-in PDE and write it as a canonical zarr store."""
     from pde_data import convert, generate
 
-    dataset = generate(name, n_traj=n_traj, steps=steps, resolution=resolution, seed=seed)
+    parameters = _parse_options(param, flag="--param", example="--param viscosity=0.005")
+    dataset = generate(name, n_traj=n_traj, steps=steps, resolution=resolution, seed=seed, **parameters)
     store = convert(dataset, out, overwrite=overwrite)
     typer.echo(f"wrote {out}: {store!r}")
 

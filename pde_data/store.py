@@ -22,7 +22,7 @@ from typing import Any, Optional
 import numpy as np
 import zarr
 from numcodecs import blosc
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
 from zarr.codecs import BloscCodec, BytesCodec
 from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
 from zarr.core.chunk_grids import RegularChunkGrid

@@ -31,6 +31,22 @@ def test_generate_then_inspect_a_store(tmp_path):
     assert "trajectories 3" in shown.output and "periodic" in shown.output and "std" in shown.output
 
 
+
+def test_generate_with_physical_parameters(tmp_path):
+    out = tmp_path / "ns.zarr"
+    result = runner.invoke(app, ["data", "generate", "burgers_1d", "--out", str(out), "--n-traj", "2",
+                                 "--steps", "3", "--resolution", "32", "--param", "viscosity=0.05",
+                                 "--param", "frame_dt=0.01"])
+    assert result.exit_code == 0, result.output
+    ds = pde_data.open(out)
+    assert ds.spec.attrs["viscosity"] == 0.05 and ds.spec.dt == pytest.approx(0.01)
+    expected = pde_data.generate("burgers_1d", 2, 3, 32, viscosity=0.05, frame_dt=0.01)
+    np.testing.assert_array_equal(ds[1]["u"], expected[1]["u"])
+    bad = runner.invoke(app, ["data", "generate", "burgers_1d", "--out", str(tmp_path / "x.zarr"),
+                              "--param", "viscosity"])
+    assert bad.exit_code != 0 and "--param 'viscosity': expected KEY=VALUE" in str(bad.exception or bad.output)
+
+
 def test_convert_an_npy_with_a_layout_string(tmp_path):
     arr = np.random.default_rng(0).standard_normal((2, 4, 6, 5, 2)).astype(np.float32)
     np.save(tmp_path / "v.npy", arr)

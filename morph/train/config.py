@@ -50,7 +50,8 @@ class DataSource:
     """One dataset of the mix: a simulator name or a path (any format pde_data opens).
 
     For simulators, `n_traj`, `steps`, `resolution` and `seed` say what to
-    generate (once, into the cache). `options` go to the reader.
+    generate (once, into the cache) and `options` are its physical parameters
+    (e.g. `{"viscosity": 0.005}`, see `morph data list`); for paths `options` go to the reader.
     `max_train_traj` keeps only that many trajectories of the training split
     (the first ones of its sorted indices; validation and test are unchanged).
     """

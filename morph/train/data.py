@@ -30,13 +30,14 @@ def resolve_source(source: DataSource, cache: Path) -> PDEDataset:
     if source.source in SIMULATORS:
         sim = SIMULATORS[source.source]
         resolution = source.resolution or sim.default_resolution
-        name = f"{sim.name}-n{source.n_traj}-t{source.steps}-r{resolution}-s{source.seed}.zarr"
+        params = "".join(f"-{key}{value}" for key, value in sorted(source.options.items()))
+        name = f"{sim.name}-n{source.n_traj}-t{source.steps}-r{resolution}-s{source.seed}{params}.zarr"
         path = cache / "data" / name
         if not path.exists():
             logger.info("generating %s into %s (once; cached for later runs)", sim.name, path)
             path.parent.mkdir(parents=True, exist_ok=True)
             dataset = pde_data.generate(sim.name, n_traj=source.n_traj, steps=source.steps,
-                                        resolution=resolution, seed=source.seed)
+                                        resolution=resolution, seed=source.seed, **source.options)
             pde_data.convert(dataset, path, progress=False)
         return pde_data.open(path)
     if not Path(source.source).exists() and "://" not in source.source:

@@ -22,7 +22,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
 
 from morph.model import MORPH
 from morph.train.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -116,8 +116,11 @@ def _metrics_writer(path: Path, resume_step: Optional[int]) -> Any:
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
-          model_factory: Optional[Callable[[], torch.nn.Module]] = None) -> TrainResult:
+          model_factory: Optional[Callable[[], torch.nn.Module]] = None,
+          task: str = "pretrain") -> TrainResult:
     """Train on the mix in `config`; returns the final checkpoint and validation figures.
+
+    `task` names the run in the progress bar and the log ("pretrain", "finetune").
 
     With `resume`, continues from the latest complete checkpoint in
     `config.output_dir` and reaches the same state as an uninterrupted run.
@@ -170,7 +173,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         csv_file, csv_writer = _metrics_writer(out / "metrics.csv", step if resume else None)
         tb = _tensorboard(out)
     val_sets = [_val_batches(data, config, i) for i in range(len(data.datasets))] if main else []
-    bar = tqdm(total=total_steps, initial=step, desc="pretrain", unit="step", disable=not (main and progress),
+    bar = tqdm(total=total_steps, initial=step, desc=task, unit="step", disable=not (main and progress),
                dynamic_ncols=True)
     model.train()
     loss_value, window_samples, window_start = float("nan"), 0, time.perf_counter()

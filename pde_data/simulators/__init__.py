@@ -6,8 +6,9 @@ runs it and returns an in-memory `PDEDataset` with its spec and statistics.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
@@ -19,15 +20,22 @@ __all__ = ["SIMULATORS", "Simulator", "generate", "register"]
 class Simulator:
     """A seeded, vectorised solver with random initial conditions.
 
-    `run(n_traj, steps, resolution, seed) -> PDEDataset` where `resolution` is
-    the number of grid points per spatial axis.
+    `run(n_traj, steps, resolution, seed, **parameters) -> PDEDataset` where
+    `resolution` is the number of grid points per spatial axis and the
+    keyword-only `parameters` are physical ones (viscosity, frame_dt, ...).
     """
 
     name: str
     description: str
     n_spatial_dims: int
     default_resolution: int
-    run: Callable[[int, int, int, int], PDEDataset]
+    run: Callable[..., PDEDataset]
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The physical parameters `run` takes, with their defaults: `{"viscosity": 0.015, ...}`."""
+        return {p.name: p.default for p in inspect.signature(self.run).parameters.values()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
 SIMULATORS: dict[str, Simulator] = {}
@@ -39,10 +47,21 @@ def register(sim: Simulator) -> Simulator:
 
 
 def generate(name: str, n_traj: int = 16, steps: int = 20, resolution: Optional[int] = None,
-             seed: int = 0) -> PDEDataset:
-    """Simulate `n_traj` trajectories of `steps` frames with the simulator `name`."""
+             seed: int = 0, **parameters: float) -> PDEDataset:
+    """Simulate `n_traj` trajectories of `steps` frames with the simulator `name`.
+
+    `parameters` override the simulator's physical parameters
+    (`SIMULATORS[name].parameters` lists them with their defaults), e.g.
+    `generate("burgers_1d", viscosity=0.005)`; they are recorded in `spec.attrs`.
+    """
     if name not in SIMULATORS:
         raise DataError(f"unknown simulator {name!r}; available: {', '.join(sorted(SIMULATORS))}")
+    known = SIMULATORS[name].parameters
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        listed = ", ".join(f"{k}={v}" for k, v in known.items()) or "none"
+        raise DataError(f"simulator {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+                        f"its parameters (with defaults): {listed}")
     for arg, value, low in (("n_traj", n_traj, 1), ("steps", steps, 2)):
         if not isinstance(value, int) or value < low:
             raise DataError(f"{arg} must be an int >= {low}, got {value!r}")
@@ -50,7 +69,7 @@ def generate(name: str, n_traj: int = 16, steps: int = 20, resolution: Optional[
     resolution = sim.default_resolution if resolution is None else resolution
     if not isinstance(resolution, int) or resolution < 8:
         raise DataError(f"resolution must be an int >= 8, got {resolution!r}")
-    return sim.run(n_traj, steps, resolution, seed)
+    return sim.run(n_traj, steps, resolution, seed, **parameters)
 
 
 # Each import registers one simulator.

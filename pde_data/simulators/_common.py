@@ -17,7 +17,7 @@ import math
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
 
 from pde_data.dataset import PDEDataset, compute_stats
 from pde_data.errors import DataError

@@ -121,6 +121,25 @@ def test_generate_rejects_bad_arguments_by_name(kwargs, match):
         generate(**kwargs)
 
 
+
+def test_generate_passes_physical_parameters_and_records_them():
+    assert SIMULATORS["burgers_1d"].parameters == {"viscosity": 0.015, "frame_dt": 0.02}
+    assert all(sim.parameters for sim in SIMULATORS.values())
+    default = generate("burgers_1d", n_traj=2, steps=6, resolution=32, seed=3)
+    viscous = generate("burgers_1d", n_traj=2, steps=6, resolution=32, seed=3, viscosity=0.1)
+    assert viscous.spec.attrs["viscosity"] == 0.1 and default.spec.attrs["viscosity"] == 0.015
+    np.testing.assert_array_equal(viscous.fields["u"][:, 0], default.fields["u"][:, 0])  # same start
+    energy = lambda ds: (ds.fields["u"].astype(np.float64) ** 2).mean(axis=(2, 3))[:, -1]  # noqa: E731
+    assert (energy(viscous) < energy(default)).all()  # more viscosity dissipates more
+
+
+def test_generate_names_the_parameters_when_one_is_unknown():
+    with pytest.raises(DataError, match=r"'burgers_1d' has no parameter 'nu'.*viscosity=0.015, frame_dt=0.02"):
+        generate("burgers_1d", n_traj=1, steps=2, nu=0.01)
+    with pytest.raises(DataError, match="viscosity must be a number > 0"):
+        generate("burgers_1d", n_traj=1, steps=2, viscosity=0)
+
+
 @pytest.mark.parametrize("simulate, kwargs, match", [
     (burgers_1d.simulate, dict(viscosity=-0.1), "viscosity must be a number > 0"),
     (euler_1d.simulate, dict(gamma=1.0), "gamma must be > 1"),

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+import pde_data
 from morph.train import ConfigError, DataSource, TrainConfig
 from morph.train.config import DEFAULT_MIX, DEFAULT_STEPS
 
@@ -39,3 +40,16 @@ def test_a_config_file_with_an_unknown_key_is_refused_by_name(tmp_path):
         TrainConfig.from_file(path)
     with pytest.raises(ConfigError, match="does not exist"):
         TrainConfig.from_file(tmp_path / "missing.yaml")
+
+
+def test_simulator_sources_take_physical_parameters_and_cache_them_apart(tmp_path):
+    from morph.train.data import resolve_source
+
+    plain = resolve_source(DataSource("burgers_1d", n_traj=2, steps=3, resolution=32), tmp_path)
+    viscous = resolve_source(DataSource("burgers_1d", n_traj=2, steps=3, resolution=32,
+                                        options={"viscosity": 0.1}), tmp_path)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
+        "burgers_1d-n2-t3-r32-s0-viscosity0.1.zarr", "burgers_1d-n2-t3-r32-s0.zarr"]
+    assert plain.spec.attrs["viscosity"] == 0.015 and viscous.spec.attrs["viscosity"] == 0.1
+    with pytest.raises(pde_data.DataError, match="has no parameter 'nu'"):
+        resolve_source(DataSource("burgers_1d", n_traj=2, steps=3, options={"nu": 0.1}), tmp_path)
