@@ -7,8 +7,8 @@ model shipped inside the package (`morph/weights/starter/`).
 
 A directory may also hold a LoRA adapter (`adapter_config.json` +
 `adapter_model.safetensors`, peft's format) with a reference to its base
-checkpoint; `load_pretrained` then hands it to `adapters`, which rebuilds base +
-adapter. A training run directory (`morph pretrain/finetune --out DIR`) loads
+checkpoint; `load_pretrained` then hands it to `morph.lora_checkpoint`, which
+rebuilds base + adapter. A training run directory (`morph pretrain/finetune --out DIR`) loads
 as the checkpoint in its `final/`.
 """
 
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METADATA_FILE = "metadata.json"
-#: Marks a LoRA adapter directory (peft's file name); see `adapters.save_adapter`.
+#: Marks a LoRA adapter directory (peft's file name); see `morph.lora_checkpoint`.
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 #: Where a training run directory keeps its final model.
 RUN_FINAL_DIR = "final"
@@ -58,10 +58,10 @@ def save_pretrained(model: MORPH, directory: Union[str, Path],
     normalisation statistics); defaults to `model.metadata`. An existing
     directory is replaced as a whole. A model carrying a LoRA adapter
     (`adapters.add_lora`) is saved as the adapter only, with a reference to its
-    base (`adapters.save_adapter`).
+    base (`morph.lora_checkpoint.save_adapter`).
     """
     if getattr(model, "peft_config", None):
-        from adapters.lora import save_adapter  # lazy: adapters builds on morph
+        from morph.lora_checkpoint import save_adapter  # lazy: it imports this module
 
         return save_adapter(model, directory, metadata)
     directory = Path(directory)
@@ -157,12 +157,13 @@ def load_pretrained(path: Union[str, Path], **overrides: Any) -> MORPH:
     overrides: MorphConfig fields to change on load (e.g. dropout,
     activation_checkpointing); the weights must still fit.
     An adapter directory loads as its base with the adapter merged in
-    (`adapters.load_adapter` keeps the adapter separate, for more training).
+    (`morph.lora_checkpoint.load_adapter`, also `adapters.load_adapter`, keeps the
+    adapter separate, for more training).
     `model.source` records where the model came from.
     """
     directory = resolve_checkpoint_dir(path)
     if (directory / ADAPTER_CONFIG_FILE).is_file():
-        from adapters.lora import load_adapter, merge  # lazy: adapters builds on morph
+        from morph.lora_checkpoint import load_adapter, merge  # lazy: it imports this module
 
         model = merge(load_adapter(directory, **overrides))
         model.source = checkpoint_reference(path)
