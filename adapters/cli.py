@@ -37,7 +37,8 @@ def finetune_command(
     format: Optional[str] = typer.Option(None, "--format", help="reader name for --data (default auto)"),
     option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE (JSON value)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of FinetuneConfig keys"),
-    resume: bool = typer.Option(False, "--resume", help="continue from the latest complete checkpoint in --out"),
+    resume: bool = typer.Option(False, "--resume", help="continue the fine-tune in --out from its latest "
+                                "complete checkpoint, with its own settings"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Fine-tune a pretrained MORPH on a new PDE (LoRA or full); ends with a test table."""
@@ -51,8 +52,12 @@ def finetune_command(
     overrides = dict(checkpoint=checkpoint, data=data, level=level, rank=rank, alpha=alpha, n_traj=n_traj,
                      history=history, horizon=horizon, output_dir=out, format=format,
                      from_scratch=from_scratch or None, options=_parse_options(option) if option else None)
+    saved = (FinetuneConfig.from_run(out or FinetuneConfig.output_dir, train=dict(train), **overrides)
+             if resume and config is None else None)
     if config is not None:
         finetune_config = FinetuneConfig.from_file(config, train=train, **overrides)
+    elif saved is not None:  # --resume alone continues the fine-tune as it was started
+        finetune_config = saved
     else:
         finetune_config = FinetuneConfig.from_dict({**{k: v for k, v in overrides.items() if v is not None},
                                                     "train": train})

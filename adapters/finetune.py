@@ -141,7 +141,24 @@ class FinetuneConfig:
     def from_file(cls, path: Union[str, Path], **overrides: Any) -> "FinetuneConfig":
         """A YAML (or JSON) file of FinetuneConfig keys, then `overrides` (None values ignored;
         a `train` override is merged into the file's `train`)."""
-        data = read_config_file(path)
+        return cls._with_overrides(read_config_file(path), overrides)
+
+    @classmethod
+    def from_run(cls, run_dir: Union[str, Path], **overrides: Any) -> Optional["FinetuneConfig"]:
+        """The config the fine-tune in `run_dir` was started with (its `finetune.json`), then
+        `overrides` as in `from_file`; None if `run_dir` holds no fine-tune."""
+        path = Path(run_dir) / FINETUNE_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())["config"]
+        except (json.JSONDecodeError, KeyError, TypeError) as err:
+            raise ConfigError(f"{path} is not a fine-tune record ({err}); start a new fine-tune elsewhere") from err
+        return cls._with_overrides(data, overrides)
+
+    @classmethod
+    def _with_overrides(cls, data: dict[str, Any], overrides: dict[str, Any]) -> "FinetuneConfig":
+        data = dict(data)
         train = {**data.get("train", {}), **overrides.pop("train", {})}
         data.update({k: v for k, v in overrides.items() if v is not None})
         data["train"] = train
@@ -152,7 +169,8 @@ class FinetuneConfig:
         check_config_keys(data, cls, "finetune")
         missing = sorted(k for k in ("checkpoint", "data") if data.get(k) is None)
         if missing:
-            raise ConfigError(f"finetune: give {' and '.join(missing)} (--checkpoint, --data or a config file)")
+            raise ConfigError(f"finetune: give {' and '.join('--' + k for k in missing)} (or a config file with "
+                              f"{' and '.join(missing)}; to continue a fine-tune: --resume --out DIR)")
         return cls(**data)
 
 

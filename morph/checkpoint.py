@@ -27,6 +27,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from pde_data.files import publish_modes
+
 from morph.config import MorphConfig
 from morph.model.morph import MORPH
 
@@ -86,6 +88,7 @@ def atomic_directory(directory: Union[str, Path]) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
         yield staging
+        publish_modes(staging)  # mkdtemp and safetensors make private files; a checkpoint is for sharing
         _replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

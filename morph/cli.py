@@ -140,7 +140,8 @@ def pretrain(
     min_history: Optional[int] = typer.Option(None, "--min-history",
                                               help="draw each batch's history from MIN..--history"),
     num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes"),
-    resume: bool = typer.Option(False, "--resume", help="continue from the latest complete checkpoint in --out"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest complete "
+                                "checkpoint, with its own settings (--steps may extend it)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Pretrain MORPH on a mix of datasets (default: every built-in simulator)."""
@@ -153,7 +154,14 @@ def pretrain(
                      num_workers=num_workers)
     if dataset:
         overrides["datasets"] = list(dataset)
-    base = TrainConfig.from_file(config) if config is not None else TrainConfig()
+    saved = TrainConfig.from_run(out or TrainConfig.output_dir) if resume and config is None else None
+    if config is not None:
+        base = TrainConfig.from_file(config)
+    elif saved is not None:  # --resume alone continues the run as it was started; flags still override
+        base = saved
+        logger.info("--resume: the run's settings from %s", Path(out or TrainConfig.output_dir))
+    else:
+        base = TrainConfig()
     values = base.to_dict()
     values.update({k: v for k, v in overrides.items() if v is not None})
     if epochs is not None and steps is None:  # --epochs replaces the steps of a config file

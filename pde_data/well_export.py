@@ -24,6 +24,7 @@ import numpy as np
 
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
+from pde_data.files import publish_modes
 
 __all__ = ["export_well"]
 
@@ -80,6 +81,7 @@ def export_well(dataset: PDEDataset, path: str | os.PathLike) -> str:
                     ds, o = dsets[name]
                     moved = np.moveaxis(arr, 1, -1)  # (T, *space, C)
                     ds[i] = moved.reshape(*moved.shape[:-1], *(d,) * o)
+        publish_modes(tmp)  # mkstemp made it private
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

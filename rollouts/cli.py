@@ -94,7 +94,7 @@ def rollout_command(
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its animation writer logs at INFO
     model, dataset = _load(checkpoint, data, format, device)
     spec = dataset.spec
-    where = spec.source or spec.name
+    where = str(data)  # the path as the user gave it (spec.source may be the original, pre-convert file)
     if not 0 <= traj < len(dataset):
         raise DataError(f"{where}: --traj {traj} out of range; the dataset has {len(dataset)} trajectories "
                         f"(0..{len(dataset) - 1})")

@@ -33,6 +33,11 @@ DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp
 
 #: Length of a run that names neither steps nor epochs (the default run: about 10 minutes on 2 CPU cores).
 DEFAULT_STEPS = 3000
+#: Where a run directory records its TrainConfig.
+RUN_CONFIG_FILE = "train_config.json"
+#: TrainConfig keys a resumed run may change: its length and housekeeping, not what it learns from or how.
+RESUME_MAY_CHANGE = ("steps", "epochs", "output_dir", "cache_dir", "num_workers", "checkpoint_every",
+                     "keep_checkpoints", "val_windows")
 
 
 class ConfigError(ValueError):
@@ -193,6 +198,24 @@ class TrainConfig:
 
     def save(self, path: Union[str, Path]) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def from_run(cls, output_dir: Union[str, Path]) -> Optional["TrainConfig"]:
+        """The config a run in `output_dir` was started with (its `train_config.json`), or None."""
+        path = Path(output_dir) / RUN_CONFIG_FILE
+        if not path.is_file():
+            return None
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path} is not valid JSON ({err}); fix it or start a new run elsewhere") from err
+
+    def resume_conflicts(self, saved: "TrainConfig") -> list[str]:
+        """`"key: saved -> new"` for each setting that differs from `saved` and may not change
+        when a run resumes (everything but `RESUME_MAY_CHANGE`)."""
+        before, after = saved.to_dict(), self.to_dict()
+        return [f"{key}: {before[key]!r} -> {after[key]!r}" for key in before
+                if key not in RESUME_MAY_CHANGE and before[key] != after[key]]
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":

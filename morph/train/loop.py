@@ -26,7 +26,7 @@ from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
 
 from morph.model import MORPH
 from morph.train.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
-from morph.train.config import ConfigError, TrainConfig
+from morph.train.config import RUN_CONFIG_FILE, ConfigError, TrainConfig
 from morph.train.data import RunData, build_data
 from morph.train.objective import evaluate_batches, training_loss
 
@@ -128,6 +128,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     start_time = time.perf_counter()
     out = Path(config.output_dir)
     _check_output_dir(out)
+    saved = TrainConfig.from_run(out) if resume else None
+    conflicts = config.resume_conflicts(saved) if saved is not None else []
+    if conflicts:
+        raise ConfigError(f"--resume: {out} was trained with other settings ({'; '.join(conflicts)}); resume "
+                          f"with the run's own settings (`morph {task} --resume --out {out}` reads them from "
+                          f"{RUN_CONFIG_FILE}) or start a new run with another --out")
     # Without an accelerator device, several launched processes train on the CPU (gloo).
     no_device = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     # Batches of 1D, 2D and 3D data use different attention axes: DDP must allow unused parameters.
@@ -168,7 +174,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
 
     main = accelerator.is_main_process
     if main:
-        config.save(out / "train_config.json")
+        config.save(out / RUN_CONFIG_FILE)
         (out / "data_specs.json").write_text(json.dumps([s.to_dict() for s in data.specs], indent=2))
         csv_file, csv_writer = _metrics_writer(out / "metrics.csv", step if resume else None)
         tb = _tensorboard(out)

@@ -29,6 +29,7 @@ in-memory or already opened `xarray.Dataset` the same way.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from typing import Any, Mapping, Optional, Sequence
 
@@ -41,6 +42,8 @@ from pde_data.readers._common import check_first_frame, json_attrs, spacing_of, 
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = ["from_xarray", "open_netcdf", "sniff"]
+
+logger = logging.getLogger(__name__)
 
 _SUFFIXES = (".nc", ".nc4", ".cdf", ".netcdf")
 _SAMPLE = ("sample", "samples", "traj", "trajectory", "trajectories", "batch", "n", "member", "ensemble")
@@ -164,16 +167,22 @@ def _select(ds: Any, fields: Any, channels: Any, channel_dim: Optional[str], var
                                 f"of size {size}")
             out[str(fname)] = [da.isel({channel_dim: idx})]
         return out
-    if fields is not None:
-        if isinstance(fields, Mapping):
-            return {str(k): [get(v) for v in ([vs] if isinstance(vs, str) else vs)] for k, vs in fields.items()}
-        if isinstance(fields, (list, tuple)):
-            return {str(v): [get(v)] for v in fields}
-        raise DataError(f"{where}: fields={fields!r} must map field names to variable lists, "
-                        "e.g. {'velocity': ['u', 'v'], 'pressure': ['p']}, or list variable names")
     needed = {time_dim, *space_dims}
     candidates = [v for v in names
                   if needed <= set(ds[v].dims) and all(dm in roles for dm in ds[v].dims)]
+    if fields is not None:
+        if isinstance(fields, Mapping):
+            chosen = {str(k): [vs] if isinstance(vs, str) else list(vs) for k, vs in fields.items()}
+        elif isinstance(fields, (list, tuple)):
+            chosen = {str(v): [v] for v in fields}
+        else:
+            raise DataError(f"{where}: fields={fields!r} must map field names to variable lists, "
+                            "e.g. {'velocity': ['u', 'v'], 'pressure': ['p']}, or list variable names")
+        left_out = [v for v in candidates if not any(v in vs for vs in chosen.values())]
+        if left_out:
+            logger.info("%s: fields= names the fields to read; not read: %s (add them to fields= to keep them)",
+                        where, ", ".join(left_out))
+        return {k: [get(v) for v in vs] for k, vs in chosen.items()}
     if not candidates:
         raise DataError(f"{where}: no variable spans dims {sorted(needed)}; variables are "
                         f"{ {v: ds[v].dims for v in names} }; pass fields=... and dims=...")

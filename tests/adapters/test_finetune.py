@@ -65,6 +65,15 @@ def test_a_tiny_lora_finetune_through_the_cli_leaves_a_checkpoint_that_evaluate_
     main(["evaluate", "--checkpoint", str(out), "--data", str(data), "--horizon", "2", "--quiet"])
     assert "nRMSE" in capsys.readouterr().out
 
+    # --resume --out alone continues with the fine-tune's own settings: 2 more steps with --steps 6
+    run_cli("--resume", "--out", str(out), "--steps", "6")
+    assert sorted(losses(out)) == list(range(1, 7))
+    assert "fine-tuned (level 1)" in capsys.readouterr().out
+    assert exit_code("--resume", "--out", str(out), "--level", "2") == 2
+    assert "other settings (level: 1 -> 2)" in capsys.readouterr().err
+    assert exit_code("--data", str(data)) == 2
+    assert "finetune: give --checkpoint (or a config file" in capsys.readouterr().err
+
 
 @pytest.mark.parametrize("grid, fields, flags, weights", [
     ((16,), (("u", 1),), ["--level", "2"], "adapter_model.safetensors"),          # 1D, one scalar field

@@ -248,6 +248,15 @@ def test_netcdf_fields_option_groups_variables(tmp_path):
     np.testing.assert_array_equal(ds.read(1)["pressure"], expected["p"][1])
 
 
+def test_netcdf_fields_option_says_which_variables_it_leaves_out(tmp_path, caplog):
+    p = str(tmp_path / "flow.nc")
+    fx.write_netcdf(p)
+    with caplog.at_level("INFO", logger="pde_data.readers.netcdf"):
+        ds = pde_data.open(p, fields={"velocity": ["u", "v"]})
+    assert ds.spec.field_names == ["velocity"]
+    assert "not read: rho, p" in caplog.text
+
+
 def test_netcdf_pdegym_channels_with_generic_dims(tmp_path):
     p = str(tmp_path / "NS-Sines.nc")
     values = fx.write_pdegym_netcdf(p)

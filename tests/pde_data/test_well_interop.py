@@ -45,6 +45,9 @@ def test_export_then_open_gives_back_the_same_dataset(tmp_path, source):
         got = back.read(i)
         np.testing.assert_array_equal(np.concatenate(list(got.values()), axis=1), values[i])
     assert sorted(os.listdir(tmp_path / "out")) == ["exported.hdf5"]  # no temp file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(out).st_mode & 0o777 == 0o666 & ~umask  # not the private mode of the temporary file
 
 
 def test_export_refuses_fields_the_well_cannot_hold(tmp_path):

@@ -54,7 +54,7 @@ def test_morph_evaluate_prints_a_table_and_writes_json(tmp_path, checkpoint, sto
     (["--checkpoint", "{tmp}/nothing"], "No checkpoint directory"),
     (["--data", "{tmp}/missing.zarr"], "no such file"),
     (["--history", "3"], "the model takes 1..2 frames"),
-    (["--steps", "9"], "does not fit"),
+    (["--steps", "9"], "{store}: trajectories have 7 frames; --start 0 + --history 2 + --steps 9 does not fit"),
     (["--traj", "7"], "--traj 7 out of range"),
 ])
 def test_user_errors_exit_2_with_our_message(tmp_path, checkpoint, store, capsys, args, message):
@@ -65,6 +65,7 @@ def test_user_errors_exit_2_with_our_message(tmp_path, checkpoint, store, capsys
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     err = capsys.readouterr().err
+    message = message.format(store=store)
     assert exit_info.value.code == 2 and "error:" in err and message in err and "Traceback" not in err
     assert not (tmp_path / "r.zarr").exists()
 

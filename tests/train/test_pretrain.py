@@ -101,7 +101,12 @@ def test_resume_after_sigkill_reaches_the_same_losses(tmp_path):
     killed_at = latest_checkpoint(tmp_path / "b" / "checkpoints")
     assert killed_at is not None and not (tmp_path / "b" / "final").exists(), "the run finished before the kill"
 
-    resumed = morph_cli("pretrain", "--config", str(killed), "--resume", "--quiet")
+    # a setting the run was not trained with is refused by name, before anything is touched
+    refused = morph_cli("pretrain", "--resume", "--out", str(tmp_path / "b"), "--lr", "0.5", "--quiet")
+    assert refused.returncode == 2 and "other settings (lr: 0.001 -> 0.5)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    # --resume with --out alone continues with the run's own settings (its train_config.json)
+    resumed = morph_cli("pretrain", "--resume", "--out", str(tmp_path / "b"), "--quiet")
     assert resumed.returncode == 0, resumed.stderr
     a, b = read_losses(tmp_path / "a"), read_losses(tmp_path / "b")
     assert sorted(b) == list(range(1, steps + 1))
