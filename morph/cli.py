@@ -139,6 +139,8 @@ def pretrain(
     curriculum_steps: Optional[int] = typer.Option(None, "--curriculum-steps", help="steps with history 1 first"),
     min_history: Optional[int] = typer.Option(None, "--min-history",
                                               help="draw each batch's history from MIN..--history"),
+    unroll: Optional[int] = typer.Option(None, "--unroll", help="rollout training: each batch trains on its "
+                                         "n-th autoregressive step, n drawn from 1..N (default 1: next step)"),
     num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest complete "
                                 "checkpoint, with its own settings (--steps may extend it)"),
@@ -151,7 +153,7 @@ def pretrain(
                      warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip,
                      grad_accum=grad_accum, mixed_precision=mixed_precision, seed=seed, output_dir=out,
                      checkpoint_every=checkpoint_every, curriculum_steps=curriculum_steps, min_history=min_history,
-                     num_workers=num_workers)
+                     unroll=unroll, num_workers=num_workers)
     if dataset:
         overrides["datasets"] = list(dataset)
     saved = TrainConfig.from_run(out or TrainConfig.output_dir) if resume and config is None else None

@@ -112,6 +112,10 @@ class TrainConfig:
     With `min_history`, each stage-2 step draws its history length uniformly
     from `min_history..history` (seeded by `seed` and the step, so a resumed run
     draws the same), and the model learns to use any history in that range.
+    Rollout training: with `unroll = N > 1` each step draws n from 1..N (seeded by
+    `seed` and the step) and its loss is that of the n-th autoregressive
+    prediction, the first n - 1 made without gradient (the pushforward trick);
+    windows then need N future frames. Validation stays next-step.
     """
 
     datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n) for n in DEFAULT_MIX])
@@ -135,6 +139,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     curriculum_steps: int = 0
     min_history: Optional[int] = None
+    unroll: int = 1
     num_workers: int = 0
     in_memory: bool = True
     val_windows: int = 64
@@ -155,7 +160,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"model: unknown keys {unknown}; allowed: {sorted(known)}")
         for name in ("history", "batch_size", "grad_accum", "checkpoint_every", "keep_checkpoints",
-                     "val_windows"):
+                     "val_windows", "unroll"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")

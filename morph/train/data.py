@@ -83,8 +83,8 @@ def build_data(config: TrainConfig, model: MorphConfig) -> RunData:
         if config.in_memory:
             dataset = dataset.to_memory()
         try:
-            train.append(WindowDataset(dataset, history=config.history, split="train", seed=config.split_seed,
-                                       max_trajectories=source.max_train_traj))
+            train.append(WindowDataset(dataset, history=config.history, horizon=config.unroll, split="train",
+                                       seed=config.split_seed, max_trajectories=source.max_train_traj))
             val.append(WindowDataset(dataset, history=config.history, split="val", seed=config.split_seed))
         except DataError as err:
             raise ConfigError(f"dataset {source.source!r}: {err}") from err

@@ -192,7 +192,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         for batch in epoch_loader:
             history = _history_length(config, step)
             with accelerator.accumulate(model):
-                loss = training_loss(model, batch, history)
+                loss = training_loss(model, batch, history, unroll=_unroll_steps(config, step))
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.grad_clip > 0:
                     accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -270,6 +270,14 @@ def _history_length(config: TrainConfig, step: int) -> Optional[int]:
         return None
     draw = random.Random(config.seed * 1_000_003 + step).randint(config.min_history, config.history)
     return draw
+
+
+def _unroll_steps(config: TrainConfig, step: int) -> int:
+    """Autoregressive steps of the batch at `step`: drawn from 1..unroll (the same on every process
+    and on resume), so the model keeps its next-step accuracy while learning from its own rollouts."""
+    if config.unroll == 1:
+        return 1
+    return random.Random(config.seed * 1_000_033 + 7 * step + 1).randint(1, config.unroll)
 
 
 def _validate(accelerator: Accelerator, model: torch.nn.Module, val_sets: list[list]) -> float:

@@ -11,6 +11,7 @@ relative to that of persistence, roughly). Metrics are in physical units.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable, Optional
 
 import torch
@@ -66,7 +67,24 @@ def _loss(model: nn.Module, batch: Batch, pred: torch.Tensor, stats: NormStats, 
     return masked_mse(pred, stats.normalize(batch.y), batch.mask, weight)
 
 
-def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None) -> torch.Tensor:
+def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None, unroll: int = 1) -> torch.Tensor:
+    """The loss of one batch. With `unroll = n > 1` it is the loss of the n-th autoregressive
+    step (target `batch.y_future[:, n - 1]`): the model first rolls out n - 1 steps without
+    gradient, each window normalised anew as `rollouts.rollout` does, then predicts from its
+    own outputs (the pushforward trick of Brandstetter et al., 2022); so it learns to correct
+    the errors its rollouts make, for one extra forward pass per extra step."""
+    if unroll > 1:
+        if batch.y_future is None or batch.y_future.shape[1] < unroll:
+            have = 0 if batch.y_future is None else batch.y_future.shape[1]
+            raise ValueError(f"unroll = {unroll} needs batches with {unroll} future frames (WindowDataset("
+                             f"horizon={unroll})), got {have}")
+        x = batch.x if history is None else batch.x[:, -history:]
+        with torch.no_grad():
+            for _ in range(unroll - 1):
+                pred, stats, _ = predict(model, dataclasses.replace(batch, x=x))
+                x = torch.cat([x[:, 1:], stats.denormalize(pred.float()).to(x.dtype)[:, None]], dim=1)
+        batch = dataclasses.replace(batch, x=x, y=batch.y_future[:, unroll - 1])
+        history = None
     pred, stats, xn = predict(model, batch, history)
     return _loss(model, batch, pred, stats, xn)
 

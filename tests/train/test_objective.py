@@ -76,3 +76,51 @@ def test_predict_pads_components_to_the_model_limit_like_training_does():
         out_wide, _, _ = predict(model, wide)
     assert out_narrow.shape[2] == 1
     torch.testing.assert_close(out_narrow, out_wide[:, :, :1])
+
+
+def _unroll_setup():
+    import pde_data
+
+    torch.manual_seed(0)
+    config = MorphConfig.from_preset("Ti", dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2, max_ar=2,
+                                     dropout=0.0, emb_dropout=0.0, predict_delta=True)
+    model = MORPH(config).train()
+    data = pde_data.generate("burgers_1d", n_traj=3, steps=8, resolution=32, seed=1)
+    windows = pde_data.WindowDataset(data, history=2, horizon=3, split="all")
+    return model, pde_data.collate([windows[0], windows[4]])
+
+
+def test_unrolled_loss_is_the_loss_of_the_model_on_its_own_rollout():
+    import dataclasses
+
+    import rollouts
+    from morph.train.objective import training_loss
+
+    model, batch = _unroll_setup()
+    assert training_loss(model, batch, unroll=1) == training_loss(model, batch)
+    with torch.no_grad():  # two steps of the rollout module, in physical units
+        first, second = [step.prediction for step in rollouts.rollout(model, batch, steps=2)]
+    # history 2: after two steps the window is the two predictions; the target is the third future frame
+    by_hand = dataclasses.replace(batch, x=torch.stack([first, second], 1), y=batch.y_future[:, 2])
+    expected = training_loss(model, by_hand)
+    loss = training_loss(model, batch, unroll=3)
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-7)
+    assert loss.item() != pytest.approx(training_loss(model, batch).item(), rel=1e-3)  # not the next-step loss
+    # the gradient flows through the last step only: the same as for the hand-built batch
+    model.zero_grad()
+    loss.backward()
+    unrolled = [p.grad.clone() for p in model.parameters() if p.grad is not None]
+    model.zero_grad()
+    expected.backward()
+    for got, want in zip(unrolled, [p.grad for p in model.parameters() if p.grad is not None]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_unroll_without_future_frames_is_refused():
+    import dataclasses
+
+    from morph.train.objective import training_loss
+
+    model, batch = _unroll_setup()
+    with pytest.raises(ValueError, match="unroll = 2 needs batches with 2 future frames"):
+        training_loss(model, dataclasses.replace(batch, y_future=None), unroll=2)

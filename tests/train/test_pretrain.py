@@ -148,6 +148,8 @@ def test_two_process_accelerate_launch_trains_on_separate_shards(tmp_path):
     (dict(learning_rate=1.0), "unknown keys \\['learning_rate'\\]"),
     (dict(history=3), "exceeds the model's max_ar 2"),
     (dict(batch_size=0), "batch_size must be a positive int"),
+    (dict(unroll=0), "unroll must be a positive int"),
+    (dict(unroll=7), "burgers_1d.*8 frames, too few for history 2 \\+ horizon 7"),
 ])
 def test_bad_configs_are_refused_with_the_key_named(tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
@@ -166,3 +168,21 @@ def test_an_output_dir_that_cannot_be_created_is_a_clear_error(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError, match="cannot be created"):
         train(TrainConfig.from_dict(tiny_config(tmp_path, output_dir=str(blocker / "run"))), progress=False)
+
+
+def test_rollout_training_unrolls_and_logs_like_any_run(tmp_path):
+    cfg = TrainConfig.from_dict(tiny_config(tmp_path, steps=4, unroll=3, checkpoint_every=100))
+    result = train(cfg, progress=False)
+    assert sorted(read_losses(tmp_path / "run")) == [1, 2, 3, 4]
+    assert all(v == v for v in read_losses(tmp_path / "run").values())  # finite, not NaN
+    assert set(result.per_dataset) == {"burgers_1d", "shallow_water_2d"}
+
+
+def test_unroll_lengths_are_drawn_from_one_to_n_the_same_on_every_run(tmp_path):
+    from morph.train.loop import _unroll_steps
+
+    cfg = TrainConfig.from_dict(tiny_config(tmp_path, unroll=3))
+    draws = [_unroll_steps(cfg, step) for step in range(300)]
+    assert draws == [_unroll_steps(cfg, step) for step in range(300)]
+    assert set(draws) == {1, 2, 3} and min(draws.count(n) for n in (1, 2, 3)) > 60
+    assert {_unroll_steps(TrainConfig.from_dict(tiny_config(tmp_path)), step) for step in range(20)} == {1}
