@@ -71,7 +71,10 @@ def data_generate(
     """Simulate a built-in PDE and write it as a canonical zarr store."""
     from pde_data import convert, generate
 
+    from pde_data.simulators import check_parameters
+
     parameters = _parse_options(param, flag="--param", example="--param viscosity=0.005")
+    check_parameters(name, parameters)  # before the call: --param seed=1 would clash with --seed
     dataset = generate(name, n_traj=n_traj, steps=steps, resolution=resolution, seed=seed, **parameters)
     store = convert(dataset, out, overwrite=overwrite)
     typer.echo(f"wrote {out}: {store!r}")

@@ -17,7 +17,15 @@ __all__ = ["publish_modes"]
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read from /proc where Linux has it (setting it to read it back, the
+    portable way, briefly changes it for every thread)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

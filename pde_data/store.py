@@ -24,9 +24,13 @@ import zarr
 from numcodecs import blosc
 from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
 from zarr.codecs import BloscCodec, BytesCodec
-from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
-from zarr.core.chunk_grids import RegularChunkGrid
 from zarr.storage import LocalStore
+
+try:  # zarr.core is not zarr's public API: if it moves, ChunkReader steps aside and zarr reads
+    from zarr.core.chunk_grids import RegularChunkGrid
+    from zarr.core.chunk_key_encodings import DefaultChunkKeyEncoding
+except ImportError:  # pragma: no cover - depends on the zarr version
+    RegularChunkGrid = DefaultChunkKeyEncoding = None
 
 from pde_data.dataset import PDEDataset, StatsAccumulator
 from pde_data.errors import DataError
@@ -96,6 +100,8 @@ class ChunkReader:
 
     @classmethod
     def wrap(cls, array: zarr.Array) -> "ChunkReader | zarr.Array":
+        if RegularChunkGrid is None:
+            return array
         meta = array.metadata
         codecs = tuple(getattr(meta, "codecs", ()))
         little_endian_bytes = (len(codecs) == 2 and isinstance(codecs[0], BytesCodec)

@@ -31,7 +31,6 @@ def test_generate_then_inspect_a_store(tmp_path):
     assert "trajectories 3" in shown.output and "periodic" in shown.output and "std" in shown.output
 
 
-
 def test_generate_with_physical_parameters(tmp_path):
     out = tmp_path / "ns.zarr"
     result = runner.invoke(app, ["data", "generate", "burgers_1d", "--out", str(out), "--n-traj", "2",
@@ -45,6 +44,9 @@ def test_generate_with_physical_parameters(tmp_path):
     bad = runner.invoke(app, ["data", "generate", "burgers_1d", "--out", str(tmp_path / "x.zarr"),
                               "--param", "viscosity"])
     assert bad.exit_code != 0 and "--param 'viscosity': expected KEY=VALUE" in str(bad.exception or bad.output)
+    clash = runner.invoke(app, ["data", "generate", "burgers_1d", "--out", str(tmp_path / "y.zarr"),
+                                "--param", "seed=3"])
+    assert clash.exit_code != 0 and "has no parameter 'seed'" in str(clash.exception or clash.output)
 
 
 def test_convert_an_npy_with_a_layout_string(tmp_path):

@@ -17,6 +17,8 @@ from typing import Any, Optional
 import torch
 from accelerate import Accelerator
 
+from pde_data.files import publish_modes
+
 __all__ = ["latest_checkpoint", "load_checkpoint", "save_checkpoint"]
 
 _NAME = re.compile(r"^step_(\d{8})$")
@@ -47,6 +49,7 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, state: dict
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
+        publish_modes(tmp)  # safetensors writes private files
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)

@@ -35,9 +35,11 @@ DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp
 DEFAULT_STEPS = 3000
 #: Where a run directory records its TrainConfig.
 RUN_CONFIG_FILE = "train_config.json"
-#: TrainConfig keys a resumed run may change: its length and housekeeping, not what it learns from or how.
-RESUME_MAY_CHANGE = ("steps", "epochs", "output_dir", "cache_dir", "num_workers", "checkpoint_every",
-                     "keep_checkpoints", "val_windows")
+#: TrainConfig keys a resumed run may change: its length (and with it the warmup a fine-tune derives
+#: from it; the cosine schedule stretches from the resume point) and housekeeping, not what it learns
+#: from or how.
+RESUME_MAY_CHANGE = ("steps", "epochs", "warmup_steps", "output_dir", "cache_dir", "num_workers",
+                     "checkpoint_every", "keep_checkpoints", "val_windows", "in_memory")
 
 
 class ConfigError(ValueError):
@@ -214,6 +216,8 @@ class TrainConfig:
             return cls.from_dict(json.loads(path.read_text()))
         except json.JSONDecodeError as err:
             raise ConfigError(f"{path} is not valid JSON ({err}); fix it or start a new run elsewhere") from err
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from err
 
     def resume_conflicts(self, saved: "TrainConfig") -> list[str]:
         """`"key: saved -> new"` for each setting that differs from `saved` and may not change

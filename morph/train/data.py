@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 
 import pde_data
 from pde_data import Batch, DataError, MixtureBatchSampler, PDEDataset, WindowDataset, collate
-from pde_data.simulators import SIMULATORS
+from pde_data.simulators import SIMULATORS, check_parameters
 
 from morph.config import MorphConfig
 from morph.train.config import ConfigError, DataSource, TrainConfig
@@ -29,6 +29,7 @@ def resolve_source(source: DataSource, cache: Path) -> PDEDataset:
     """Open a path, or generate a simulator once into `cache/data/` and open that store."""
     if source.source in SIMULATORS:
         sim = SIMULATORS[source.source]
+        check_parameters(sim.name, source.options)
         resolution = source.resolution or sim.default_resolution
         params = "".join(f"-{key}{value}" for key, value in sorted(source.options.items()))
         name = f"{sim.name}-n{source.n_traj}-t{source.steps}-r{resolution}-s{source.seed}{params}.zarr"
@@ -87,7 +88,9 @@ def build_data(config: TrainConfig, model: MorphConfig) -> RunData:
                                        seed=config.split_seed, max_trajectories=source.max_train_traj))
             val.append(WindowDataset(dataset, history=config.history, split="val", seed=config.split_seed))
         except DataError as err:
-            raise ConfigError(f"dataset {source.source!r}: {err}") from err
+            hint = (f"; with unroll {config.unroll} every window also needs {config.unroll} future frames: "
+                    "a smaller unroll fits too") if config.unroll > 1 else ""
+            raise ConfigError(f"dataset {source.source!r}: {err}{hint}") from err
         datasets.append(dataset)
         batch_sizes.append(source.batch_size or config.batch_size)
     weights = [s.weight for s in config.datasets]

@@ -132,8 +132,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     conflicts = config.resume_conflicts(saved) if saved is not None else []
     if conflicts:
         raise ConfigError(f"--resume: {out} was trained with other settings ({'; '.join(conflicts)}); resume "
-                          f"with the run's own settings (`morph {task} --resume --out {out}` reads them from "
-                          f"{RUN_CONFIG_FILE}) or start a new run with another --out")
+                          f"with the run's own settings (`morph {task} --resume --out {out}` alone reads them) "
+                          f"or start a new run with another --out")
     # Without an accelerator device, several launched processes train on the CPU (gloo).
     no_device = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     # Batches of 1D, 2D and 3D data use different attention axes: DDP must allow unused parameters.

@@ -12,6 +12,7 @@ relative to that of persistence, roughly). Metrics are in physical units.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Iterable, Optional
 
 import torch
@@ -22,6 +23,8 @@ from pde_data import Batch, NormStats, fit_normalization
 from morph.model.morph import increment_scale
 
 __all__ = ["evaluate_batches", "masked_mse", "nrmse", "predict", "training_loss"]
+
+logger = logging.getLogger(__name__)
 
 
 def _expand(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -83,8 +86,12 @@ def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None,
             for _ in range(unroll - 1):
                 pred, stats, _ = predict(model, dataclasses.replace(batch, x=x))
                 x = torch.cat([x[:, 1:], stats.denormalize(pred.float()).to(x.dtype)[:, None]], dim=1)
-        batch = dataclasses.replace(batch, x=x, y=batch.y_future[:, unroll - 1])
-        history = None
+        if torch.isfinite(x).all():
+            batch = dataclasses.replace(batch, x=x, y=batch.y_future[:, unroll - 1])
+            history = None
+        else:  # a rollout that blew up teaches nothing and would put NaN into the optimiser
+            logger.warning("unrolled training: the %d-step rollout of a batch of %s diverged; training this "
+                           "batch on the next step instead", unroll - 1, batch.dataset)
     pred, stats, xn = predict(model, batch, history)
     return _loss(model, batch, pred, stats, xn)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
 
-__all__ = ["SIMULATORS", "Simulator", "generate", "register"]
+__all__ = ["SIMULATORS", "Simulator", "check_parameters", "generate", "register"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,20 @@ def register(sim: Simulator) -> Simulator:
     return sim
 
 
+def check_parameters(name: str, parameters: Mapping[str, Any]) -> None:
+    """Raise a `DataError` unless `name` is a simulator and each key of `parameters` one of its
+    physical parameters (not n_traj, steps, resolution or seed, which have arguments of their own)."""
+    if name not in SIMULATORS:
+        raise DataError(f"unknown simulator {name!r}; available: {', '.join(sorted(SIMULATORS))}")
+    known = SIMULATORS[name].parameters
+    unknown = sorted(set(parameters) - set(known))
+    if unknown:
+        listed = ", ".join(f"{k}={v}" for k, v in known.items()) or "none"
+        raise DataError(f"simulator {name!r} has no parameter {', '.join(map(repr, unknown))}; "
+                        f"its parameters (with defaults): {listed} (n_traj, steps, resolution and seed "
+                        "are arguments of their own)")
+
+
 def generate(name: str, n_traj: int = 16, steps: int = 20, resolution: Optional[int] = None,
              seed: int = 0, **parameters: float) -> PDEDataset:
     """Simulate `n_traj` trajectories of `steps` frames with the simulator `name`.
@@ -54,14 +68,7 @@ def generate(name: str, n_traj: int = 16, steps: int = 20, resolution: Optional[
     (`SIMULATORS[name].parameters` lists them with their defaults), e.g.
     `generate("burgers_1d", viscosity=0.005)`; they are recorded in `spec.attrs`.
     """
-    if name not in SIMULATORS:
-        raise DataError(f"unknown simulator {name!r}; available: {', '.join(sorted(SIMULATORS))}")
-    known = SIMULATORS[name].parameters
-    unknown = sorted(set(parameters) - set(known))
-    if unknown:
-        listed = ", ".join(f"{k}={v}" for k, v in known.items()) or "none"
-        raise DataError(f"simulator {name!r} has no parameter {', '.join(map(repr, unknown))}; "
-                        f"its parameters (with defaults): {listed}")
+    check_parameters(name, parameters)
     for arg, value, low in (("n_traj", n_traj, 1), ("steps", steps, 2)):
         if not isinstance(value, int) or value < low:
             raise DataError(f"{arg} must be an int >= {low}, got {value!r}")

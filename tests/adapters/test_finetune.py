@@ -65,9 +65,10 @@ def test_a_tiny_lora_finetune_through_the_cli_leaves_a_checkpoint_that_evaluate_
     main(["evaluate", "--checkpoint", str(out), "--data", str(data), "--horizon", "2", "--quiet"])
     assert "nRMSE" in capsys.readouterr().out
 
-    # --resume --out alone continues with the fine-tune's own settings: 2 more steps with --steps 6
-    run_cli("--resume", "--out", str(out), "--steps", "6")
-    assert sorted(losses(out)) == list(range(1, 7))
+    # --resume --out alone continues with the fine-tune's own settings; --steps extends it (and the
+    # warmup derived from the length: 0 steps at 4, 2 at 20)
+    run_cli("--resume", "--out", str(out), "--steps", "20")
+    assert sorted(losses(out)) == list(range(1, 21))
     assert "fine-tuned (level 1)" in capsys.readouterr().out
     assert exit_code("--resume", "--out", str(out), "--level", "2") == 2
     assert "other settings (level: 1 -> 2)" in capsys.readouterr().err

@@ -40,7 +40,6 @@ def test_saving_over_a_checkpoint_replaces_it_and_leaves_no_temporary_files(tmp_
     assert not (tmp_path / "ckpt" / "metadata.json").exists()
 
 
-
 def test_a_saved_checkpoint_is_readable_by_others_as_the_umask_allows(tmp_path, model):
     import os
     import stat
@@ -52,6 +51,7 @@ def test_a_saved_checkpoint_is_readable_by_others_as_the_umask_allows(tmp_path, 
         os.umask(old)
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [tmp_path / "ckpt", *(tmp_path / "ckpt").iterdir()]}
     assert modes == {"ckpt": 0o755, "config.json": 0o644, "model.safetensors": 0o644}
+
 
 def test_an_interrupted_save_leaves_the_previous_checkpoint_intact(tmp_path, model, monkeypatch):
     model.save_pretrained(tmp_path / "ckpt")

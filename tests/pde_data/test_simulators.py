@@ -43,6 +43,7 @@ def _k(resolution: int) -> np.ndarray:
 
 # --- registry and contract ----------------------------------------------------
 
+
 def test_registry_holds_the_five_built_in_simulators_with_their_dimensions():
     assert set(EXPECTED) <= set(SIMULATORS)
     dims = {name: SIMULATORS[name].n_spatial_dims for name in EXPECTED}
@@ -121,7 +122,6 @@ def test_generate_rejects_bad_arguments_by_name(kwargs, match):
         generate(**kwargs)
 
 
-
 def test_generate_passes_physical_parameters_and_records_them():
     assert SIMULATORS["burgers_1d"].parameters == {"viscosity": 0.015, "frame_dt": 0.02}
     assert all(sim.parameters for sim in SIMULATORS.values())
@@ -153,6 +153,7 @@ def test_simulate_rejects_unphysical_parameters_by_name(simulate, kwargs, match)
 
 
 # --- Burgers ---------------------------------------------------------------------
+
 
 def test_burgers_conserves_the_mean_exactly(small_runs):
     u = small_runs["burgers_1d"].fields["u"].astype(np.float64)
@@ -248,6 +249,7 @@ def test_euler_keeps_density_and_pressure_positive_over_many_riemann_problems():
 
 # --- shallow water -------------------------------------------------------------------
 
+
 def test_shallow_water_conserves_mass_and_momentum():
     ds = generate("shallow_water_2d", n_traj=3, steps=5, resolution=24, seed=1)
     h = ds.fields["height"][:, :, 0].astype(np.float64)
@@ -273,6 +275,7 @@ def test_shallow_water_standing_wave_oscillates_at_the_gravity_wave_speed():
 
 
 # --- Navier-Stokes --------------------------------------------------------------------
+
 
 def test_navier_stokes_fourier_mode_decays_at_the_viscous_rate():
     """Without forcing w = cos(2x + y) is an exact solution: the advection term vanishes."""
@@ -321,6 +324,7 @@ def test_navier_stokes_velocity_is_divergence_free_and_its_curl_is_the_vorticity
 
 
 # --- advection-diffusion -----------------------------------------------------------------
+
 
 def test_advection_diffusion_conserves_the_mean_and_keeps_the_flow_steady(small_runs):
     ds = small_runs["advection_diffusion_3d"]

@@ -124,3 +124,15 @@ def test_unroll_without_future_frames_is_refused():
     model, batch = _unroll_setup()
     with pytest.raises(ValueError, match="unroll = 2 needs batches with 2 future frames"):
         training_loss(model, dataclasses.replace(batch, y_future=None), unroll=2)
+
+
+def test_an_unrolled_batch_whose_rollout_blows_up_trains_on_the_next_step(caplog):
+    from morph.train.objective import training_loss
+
+    model, batch = _unroll_setup()
+    with torch.no_grad():
+        model.decoder.linear.bias.fill_(3e38)  # the first prediction overflows to inf
+    with caplog.at_level("WARNING", logger="morph.train.objective"):
+        loss = training_loss(model, batch, unroll=3)
+    assert "2-step rollout of a batch of burgers_1d diverged" in caplog.text
+    assert loss == training_loss(model, batch)  # the next-step loss (inf here, never NaN from the rollout)

@@ -64,6 +64,11 @@ def test_tiny_pretrain_through_the_cli_writes_a_reproducible_run(tmp_path):
     # the data was generated once into the cache and is reused
     cached = sorted(p.name for p in (tmp_path / "cache" / "data").iterdir())
     assert cached == ["burgers_1d-n6-t8-r32-s0.zarr", "shallow_water_2d-n6-t8-r16-s0.zarr"]
+    # checkpoints are as readable as the umask allows (safetensors alone would write 0600)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [run / "final", *(run / "final").iterdir(), *latest_checkpoint(run / "checkpoints").iterdir()]:
+        assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~umask, path
 
 
 def test_training_reduces_the_loss_below_persistence_on_a_simple_mix(tmp_path):
