@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
@@ -172,6 +173,10 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a positive int or null, got {value!r}")
         if self.steps is None and self.epochs is None:
             self.steps = DEFAULT_STEPS
+        for name in ("lr", "weight_decay", "grad_clip", "min_lr_ratio"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
         if not self.lr > 0 or self.weight_decay < 0 or self.grad_clip < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"bad optimiser settings: lr={self.lr}, weight_decay={self.weight_decay}, "
                               f"grad_clip={self.grad_clip}, min_lr_ratio={self.min_lr_ratio}")
@@ -241,13 +246,24 @@ class TrainConfig:
         return cls(**data)
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 floats: `lr: 1e-3` is a number, not the string
+    YAML 1.1 (PyYAML's default) makes of an exponent without a decimal point."""
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
 def read_config_file(path: Union[str, Path]) -> dict[str, Any]:
     """The mapping in a YAML (or JSON) config file; ConfigError naming the file otherwise."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_ConfigLoader) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(data, dict):

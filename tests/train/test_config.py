@@ -53,3 +53,14 @@ def test_simulator_sources_take_physical_parameters_and_cache_them_apart(tmp_pat
     assert plain.spec.attrs["viscosity"] == 0.015 and viscous.spec.attrs["viscosity"] == 0.1
     with pytest.raises(pde_data.DataError, match="has no parameter 'nu'"):
         resolve_source(DataSource("burgers_1d", n_traj=2, steps=3, options={"nu": 0.1}), tmp_path)
+
+
+def test_a_config_file_reads_exponents_as_numbers_and_refuses_text_for_numbers(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("lr: 1e-3\nweight_decay: 5E-2\nsteps: 10\n")
+    config = TrainConfig.from_file(good)  # PyYAML alone reads 1e-3 as the string "1e-3"
+    assert config.lr == 0.001 and config.weight_decay == 0.05 and config.steps == 10
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lr: fast\n")
+    with pytest.raises(ConfigError, match="lr must be a number, got 'fast'"):
+        TrainConfig.from_file(bad)
