@@ -48,7 +48,8 @@ from typing import Any, Callable
 import numpy as np
 
 import pde_data
-from pde_data import DatasetSpec, FieldSpec, PDEDataset, compute_stats
+from pde_data import PDEDataset
+from pde_data.simulators._common import build_dataset
 
 logger = logging.getLogger("transfer")
 
@@ -185,15 +186,9 @@ def wave_2d(n_traj: int, steps: int = 24, resolution: int = 64, seed: int = 0, *
 def _dataset(name: str, fields: dict[str, np.ndarray], *, spacing: tuple[float, ...], dt: float,
              attrs: dict[str, Any]) -> PDEDataset:
     """Float32 `{field: (N, T, C, *space)}` -> a `PDEDataset` with a periodic spec and statistics."""
-    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in fields.items()}
-    first = next(iter(arrays.values()))
-    spec = DatasetSpec(name=name, grid_shape=first.shape[3:],
-                       fields=tuple(FieldSpec(k, int(v.shape[2])) for k, v in arrays.items()),
-                       n_trajectories=int(first.shape[0]), n_steps=int(first.shape[1]), dt=dt,
-                       spacing=spacing, boundary_conditions=("periodic",) * len(spacing),
-                       source=f"benchmarks/transfer.py:{name}", format="numpy", attrs=attrs)
-    dataset = PDEDataset(spec, arrays)
-    spec.stats = compute_stats(dataset)
+    dataset = build_dataset(name, fields, spacing=spacing, dt=dt, boundary_conditions=("periodic",) * len(spacing),
+                            attrs=attrs)
+    dataset.spec.source, dataset.spec.format = f"benchmarks/transfer.py:{name}", "numpy"
     return dataset
 
 

@@ -159,12 +159,13 @@ def pretrain(
                      unroll=unroll, num_workers=num_workers)
     if dataset:
         overrides["datasets"] = list(dataset)
-    saved = TrainConfig.from_run(out or TrainConfig.output_dir) if resume and config is None else None
+    run_dir = out or TrainConfig.output_dir
+    saved = TrainConfig.from_run(run_dir) if resume and config is None else None
     if config is not None:
         base = TrainConfig.from_file(config)
     elif saved is not None:  # --resume alone continues the run as it was started; flags still override
         base = saved
-        logger.info("--resume: the run's settings from %s", Path(out or TrainConfig.output_dir))
+        logger.info("--resume: the run's settings from %s", run_dir)
     else:
         base = TrainConfig()
     values = base.to_dict()

@@ -94,7 +94,6 @@ class ChunkReader:
         self.dtype = np.dtype(np.float32)
         self._root = Path(array.store.root) / array.path
         self._metadata = array.metadata
-        self._time_chunk = array.chunks[1]
         self._chunk_shape = tuple(array.chunks)
         self._fill = np.float32(array.metadata.fill_value)
 
@@ -144,9 +143,10 @@ class ChunkReader:
             raise IndexError(f"trajectory {i} out of range for {n}")
         i = int(i) % n
         t0, t1, _ = time.indices(self.shape[1])
-        out = np.empty((max(t1 - t0, 0), *self.shape[2:]), dtype=np.float32)
-        tc = self._time_chunk
-        for c in range(t0 // tc, (t1 - 1) // tc + 1 if t1 > t0 else t0 // tc):
+        t1 = max(t0, t1)
+        out = np.empty((t1 - t0, *self.shape[2:]), dtype=np.float32)
+        tc = self._chunk_shape[1]
+        for c in range(t0 // tc, -(-t1 // tc) if t1 > t0 else 0):  # the time chunks [t0, t1) touches
             lo, hi = max(t0, c * tc), min(t1, (c + 1) * tc)
             out[lo - t0:hi - t0] = self._chunk(i, c)[lo - c * tc:hi - c * tc]
         return out
