@@ -8,11 +8,11 @@ with a reference to its base (levels 1, 2). Next to the trainer's files it holds
 
     finetune.json      the FinetuneConfig and what was resolved from it (base, history, horizon, level)
     splits.json        the trajectories of each split (train: those used; val and test: disjoint)
-    test_metrics.json  `rollouts.evaluate` on the test split: fine-tuned, zero-shot base, persistence
 
-The closing table holds the test nRMSE (fields averaged) at one step and over
-the rollout horizon, from `rollouts.evaluate`, the same numbers `morph evaluate`
-prints for each model.
+Scoring the result on the test split beside the zero-shot base and persistence is
+`rollouts.compare` (`morph finetune` does it and writes `test_metrics.json`); its
+defaults (history, split) come from the checkpoint's run record, so it scores the
+trajectories the fine-tune held out.
 """
 
 from __future__ import annotations
@@ -21,22 +21,21 @@ import copy
 import dataclasses
 import json
 import logging
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import torch
-
-from morph.checkpoint import checkpoint_reference, load_pretrained
+from morph.checkpoint import load_pretrained, resolve_checkpoint, run_record
 from morph.config import MorphConfig
 from morph.model import MORPH
+from morph.predict import DEFAULT_HORIZON
 from morph.train import ConfigError, DataSource, TrainConfig, TrainResult, train
-from morph.train.config import check_config_keys, read_config_file
+from morph.train.config import check_config_keys, default_cache_dir, read_config_file
 from morph.train.data import resolve_source
 from pde_data import PDEDataset, split_trajectories
-from rollouts import Evaluation, evaluate
+from pde_data.files import write_text_atomic
+from pde_data.windows import DEFAULT_FRACTIONS
 
 from adapters.levels import LEVELS, apply_level
 from adapters.lora import check_targets
@@ -55,11 +54,8 @@ DEFAULT_FINETUNE_STEPS = 500
 #: comparison gives scratch its best rate too.
 DEFAULT_LR: dict[int, float] = {1: 5e-3, 2: 3e-3, 3: 1e-3, 4: 1e-3}
 SCRATCH_LR = 3e-3
-#: Rollout steps of the test evaluation when `horizon` is not given (fewer if trajectories are short).
-DEFAULT_HORIZON = 10
 FINETUNE_FILE = "finetune.json"
 SPLITS_FILE = "splits.json"
-TEST_FILE = "test_metrics.json"
 #: TrainConfig keys a fine-tune sets itself.
 _OWN_KEYS = ("datasets", "model", "history", "output_dir", "init_checkpoint")
 #: FinetuneConfig keys that must match when resuming.
@@ -78,7 +74,9 @@ class FinetuneConfig:
         targets configure LoRA (levels 1, 2).
     n_traj: train on that many trajectories of the training split (None: all).
     history: frames the model reads (None: the base's training history, else its max_ar).
-    horizon: rollout steps of the test evaluation (None: 10, or fewer for short trajectories).
+    horizon: rollout steps of the test evaluation that follows (`rollouts.compare`; None:
+        `morph.predict.DEFAULT_HORIZON`, or fewer for short trajectories); checked against
+        the data before training.
     from_scratch: train the base's architecture from random weights, every
         parameter (level 4), with the same budget; for comparison.
     train: TrainConfig keys (steps, epochs, lr, batch_size, seed, warmup_steps, ...);
@@ -138,15 +136,16 @@ class FinetuneConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_file(cls, path: Union[str, Path], **overrides: Any) -> "FinetuneConfig":
-        """A YAML (or JSON) file of FinetuneConfig keys, then `overrides` (None values ignored;
-        a `train` override is merged into the file's `train`)."""
-        return cls._with_overrides(read_config_file(path), overrides)
+    def from_file(cls, path: Union[str, Path]) -> "FinetuneConfig":
+        """A YAML (or JSON) file of FinetuneConfig keys."""
+        data = read_config_file(path)
+        check_config_keys(data, cls, str(path))
+        return cls.from_dict(data)
 
     @classmethod
-    def from_run(cls, run_dir: Union[str, Path], **overrides: Any) -> Optional["FinetuneConfig"]:
-        """The config the fine-tune in `run_dir` was started with (its `finetune.json`), then
-        `overrides` as in `from_file`; None if `run_dir` holds no fine-tune."""
+    def from_run(cls, run_dir: Union[str, Path]) -> Optional["FinetuneConfig"]:
+        """The config the fine-tune in `run_dir` was started with (its `finetune.json`), or None if
+        `run_dir` holds no fine-tune."""
         path = Path(run_dir) / FINETUNE_FILE
         if not path.is_file():
             return None
@@ -154,14 +153,6 @@ class FinetuneConfig:
             data = json.loads(path.read_text())["config"]
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ConfigError(f"{path} is not a fine-tune record ({err}); start a new fine-tune elsewhere") from err
-        return cls._with_overrides(data, overrides)
-
-    @classmethod
-    def _with_overrides(cls, data: dict[str, Any], overrides: dict[str, Any]) -> "FinetuneConfig":
-        data = dict(data)
-        train = {**data.get("train", {}), **overrides.pop("train", {})}
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        data["train"] = train
         return cls.from_dict(data)
 
     @classmethod
@@ -176,53 +167,52 @@ class FinetuneConfig:
 
 @dataclass
 class FinetuneResult:
-    """What a fine-tune produced: its checkpoint and the test figures (see `table`)."""
+    """What a fine-tune produced: its checkpoint and what it was resolved to.
+
+    base: the base checkpoint's reference ("starter" or an absolute path).
+    history, horizon: the history it trained with and the test horizon it checked.
+    dataset: the data it fine-tuned on (all splits), for scoring it (`rollouts.compare`).
+    """
 
     output_dir: Path
     checkpoint: Path
+    base: str
     level: int
     trainable_parameters: int
+    history: int
     horizon: int
     train: TrainResult
-    test: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dataset: PDEDataset
+    train_from_scratch: bool = False
 
-    def table(self) -> str:
-        """Markdown: per model, test nRMSE at 1 step, mean over the horizon, at its last step, and
-        the windows whose rollout diverged (they score inf)."""
-        k = self.horizon
-        lines = [f"| model | test nRMSE, 1 step | mean over {k} steps | at step {k} | diverged |",
-                 "|---|---|---|---|---|"]
-        for name, m in self.test.items():
-            lines.append(f"| {name} | {m['step_1']:.4g} | {m['horizon']:.4g} | {m['last']:.4g} "
-                         f"| {m['diverged']}/{m['windows']} |")
-        return "\n".join(lines)
+    @property
+    def label(self) -> str:
+        """How tables name the fine-tuned model: "fine-tuned (level L)" or "from scratch"."""
+        return "from scratch" if self.train_from_scratch else f"fine-tuned (level {self.level})"
 
 
-def _row(evaluation: Evaluation, source: str) -> dict[str, Any]:
-    """The table row of one source ("model" or "persistence") of an evaluation: nRMSE, fields averaged."""
-    curve = evaluation.summary(source)["mean"]["nrmse"]
-    diverged = len(evaluation.diverged) if source == "model" else 0
-    return {"step_1": curve["step_1"], "horizon": curve["horizon"], "last": curve["per_step"][-1],
-            "per_step": curve["per_step"], "diverged": diverged, "windows": evaluation.n_windows}
-
-
-def _is_main_process() -> bool:
+def is_main_process() -> bool:
+    """True unless this is a secondary process of a multi-process launch (RANK > 0)."""
     return int(os.environ.get("RANK", "0")) == 0
 
 
 def _default_history(base: MORPH) -> int:
-    """The history the base was trained with (its metadata), else its max_ar."""
-    trained = base.metadata.get("train_config", {}).get("history") if isinstance(base.metadata, dict) else None
-    if isinstance(trained, int) and 1 <= trained <= base.config.max_ar:
-        return trained
+    """The history the base was trained with (its run record), else its max_ar."""
+    record = run_record(base)
+    if record is not None and 1 <= record.history <= base.config.max_ar:
+        return record.history
     return base.config.max_ar
+
+
+def _data_source(config: FinetuneConfig) -> DataSource:
+    return DataSource(source=config.data, format=config.format, options=dict(config.options),
+                      max_train_traj=config.n_traj)
 
 
 def _train_config(config: FinetuneConfig, base_config: MorphConfig, base_ref: str, history: int) -> TrainConfig:
     level = config.effective_level
     values: dict[str, Any] = dict(
-        datasets=[DataSource(source=config.data, format=config.format, options=dict(config.options),
-                             max_train_traj=config.n_traj)],
+        datasets=[_data_source(config)],
         # Every MorphConfig field is given, so the preset only satisfies TrainConfig: the model is the base's.
         model={"preset": "Ti", **base_config.to_dict()},
         init_checkpoint=None if config.from_scratch else base_ref,
@@ -241,22 +231,7 @@ def _check_dataset(dataset: PDEDataset, model: MorphConfig, checkpoint: str, his
     """ConfigError naming the limit when the dataset does not fit the checkpoint's model."""
     spec = dataset.spec
     where = f"dataset {spec.source or spec.name}"
-    fields, components = len(spec.fields), max(spec.components)
-    if fields > model.max_fields:
-        raise ConfigError(f"{where} has {fields} fields ({', '.join(spec.field_names)}) but the checkpoint "
-                          f"{checkpoint!r} takes at most max_fields = {model.max_fields}; keep at most "
-                          f"{model.max_fields} fields (a reader option such as --option 'fields=...', or "
-                          f"convert a subset) or use a model with a larger max_fields")
-    if components > model.max_components:
-        widest = max(spec.fields, key=lambda f: f.components)
-        raise ConfigError(f"{where}: field {widest.name!r} has {components} components but the checkpoint "
-                          f"{checkpoint!r} takes at most max_components = {model.max_components}; split it "
-                          f"into fields of at most {model.max_components} components")
-    patch = [1 if size == 1 else model.patch_size for size in spec.grid_shape]
-    patches = math.prod(-(-size // p) for size, p in zip(spec.grid_shape, patch))
-    if patches > model.max_patches:
-        raise ConfigError(f"{where}: the grid {tuple(spec.grid_shape)} makes {patches} patches, more than "
-                          f"the checkpoint's max_patches = {model.max_patches}; coarsen the data")
+    model.check_fits(spec, history=history, where=f"{where} (checkpoint {checkpoint!r})")
     if spec.n_steps < history + 1:
         raise ConfigError(f"{where}: trajectories of {spec.n_steps} frames are too short for history {history} "
                           f"plus a target; use a shorter --history")
@@ -274,7 +249,7 @@ def _splits(dataset: PDEDataset, config: FinetuneConfig, seed: int) -> dict[str,
                           f"{len(train_all)} of its {len(dataset)} trajectories (the rest are validation "
                           f"and test); ask for at most {len(train_all)}")
     used = train_all[:config.n_traj] if config.n_traj is not None else train_all
-    return {"n_trajectories": len(dataset), "fractions": [0.8, 0.1, 0.1], "seed": seed, "train": used,
+    return {"n_trajectories": len(dataset), "fractions": list(DEFAULT_FRACTIONS), "seed": seed, "train": used,
             "train_unused": train_all[len(used):], "val": parts["val"].tolist(), "test": parts["test"].tolist()}
 
 
@@ -291,23 +266,22 @@ def _check_resume(out: Path, record: dict[str, Any]) -> None:
 
 
 def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True) -> FinetuneResult:
-    """Fine-tune `config.checkpoint` on `config.data`; returns the checkpoint and the test table.
+    """Fine-tune `config.checkpoint` on `config.data`; returns the checkpoint and what was resolved.
 
     With `resume`, continues from the latest complete checkpoint in `config.output_dir`.
     """
     out = Path(config.output_dir)
-    base_ref = checkpoint_reference(config.checkpoint)
+    where = resolve_checkpoint(config.checkpoint)  # the one resolution of the base's path
+    base_ref = where.reference
     if base_ref != "starter" and out.resolve() in (Path(base_ref), *Path(base_ref).parents):
         raise ConfigError(f"--out {out} holds the base checkpoint {base_ref}; the fine-tune would overwrite "
                           f"it: choose another --out")
-    base = load_pretrained(config.checkpoint)  # an adapter directory comes back merged
+    base = load_pretrained(where)  # an adapter directory comes back merged
     history = config.history or _default_history(base)
-    if history > base.config.max_ar:
-        raise ConfigError(f"history {history} exceeds max_ar = {base.config.max_ar} of the checkpoint "
-                          f"{config.checkpoint!r}; use --history {base.config.max_ar} or less")
-    train_config = _train_config(config, base.config, base_ref, history)
-    dataset = resolve_source(train_config.datasets[0], train_config.cache)
+    cache = Path(config.train["cache_dir"]) if config.train.get("cache_dir") else default_cache_dir()
+    dataset = resolve_source(_data_source(config), cache)
     _check_dataset(dataset, base.config, config.checkpoint, history)
+    train_config = _train_config(config, base.config, base_ref, history)
     available = dataset.spec.n_steps - history
     horizon = config.horizon or min(DEFAULT_HORIZON, available)
     if horizon > available:
@@ -327,10 +301,10 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
               "horizon": horizon, "base_config": base.config.to_dict()}
     if resume:
         _check_resume(out, record)
-    if _is_main_process():
+    if is_main_process():
         out.mkdir(parents=True, exist_ok=True)
-        (out / FINETUNE_FILE).write_text(json.dumps(record, indent=2) + "\n")
-        (out / SPLITS_FILE).write_text(json.dumps(splits, indent=2) + "\n")
+        write_text_atomic(out / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
+        write_text_atomic(out / SPLITS_FILE, json.dumps(splits, indent=2) + "\n")
 
     trainable: dict[str, int] = {}
 
@@ -343,18 +317,6 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
 
     train_result = train(train_config, resume=resume, progress=progress, model_factory=model_factory,
                          task="finetune")
-    result = FinetuneResult(output_dir=out, checkpoint=train_result.checkpoint, level=level,
-                            trainable_parameters=trainable.get("n", 0), horizon=horizon, train=train_result)
-    if not _is_main_process():
-        return result
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    name = "from scratch" if config.from_scratch else f"fine-tuned (level {level})"
-    evaluations = {}
-    for label, model in ((name, load_pretrained(out)), (f"zero-shot ({config.checkpoint})", base)):
-        evaluations[label] = evaluate(model.to(device), dataset, horizon=horizon, history=history, split="test",
-                                      split_seed=train_config.split_seed, batch_size=train_config.batch_size)
-    result.test = {label: _row(e, "model") for label, e in evaluations.items()}
-    result.test["persistence"] = _row(evaluations[name], "persistence")
-    (out / TEST_FILE).write_text(json.dumps({label: e.to_dict() for label, e in evaluations.items()},
-                                            indent=2) + "\n")
-    return result
+    return FinetuneResult(output_dir=out, checkpoint=train_result.checkpoint, base=base_ref, level=level,
+                          trainable_parameters=trainable.get("n", 0), history=history, horizon=horizon,
+                          train=train_result, dataset=dataset, train_from_scratch=config.from_scratch)

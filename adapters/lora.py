@@ -5,7 +5,7 @@ so the model stays a `MORPH` with the same forward; by default on the q, k, v, o
 linears of every axial attention and the fc1, fc2 linears of every MLP.
 `save_adapter`, `load_adapter` and `merge` handle adapter directories (peft's
 format with a reference to the base); they live with the other checkpoint
-formats in `morph.lora_checkpoint` and are re-exported here.
+formats in `morph.checkpoint` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from typing import Optional, Sequence
 
 from torch import nn
 
-from morph.lora_checkpoint import (ADAPTER_NAME, ADAPTER_WEIGHTS_FILE, base_fingerprint, has_lora, load_adapter,
-                                   merge, save_adapter)
+from morph.checkpoint import base_fingerprint, has_lora, load_adapter, merge, save_adapter
+from morph.checkpoint.adapter import ADAPTER_NAME
+from morph.checkpoint.files import ADAPTER_WEIGHTS_FILE
 from morph.model import MORPH
 
 __all__ = ["DEFAULT_TARGETS", "ADAPTER_WEIGHTS_FILE", "add_lora", "merge", "save_adapter", "load_adapter",

@@ -40,7 +40,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "morph")]
 
 from morph.config import MorphConfig  # noqa: E402
 from morph.model import MORPH  # noqa: E402
-from morph.official import official_to_morph_state  # noqa: E402
+from morph.checkpoint.official import official_to_morph_state  # noqa: E402
 from padded_reference import ReferenceSizes, random_official_state, reference_forward  # noqa: E402
 
 CASES = {  # name: (description, B, t, F, C, D, H, W)

@@ -225,10 +225,13 @@ RUN_FILE = "transfer_run.json"
 
 def run_one(store: Path, out: Path, shots: int, training: dict[str, Any], args: argparse.Namespace
             ) -> dict[str, Any]:
-    """One training through `adapters.finetune`, with its test figures; with `--resume`, a training
-    that already finished in `out` with the same settings is read back instead of run again."""
+    """One training through `adapters.finetune`, with its test figures (`rollouts.compare`); with
+    `--resume`, a training that already finished in `out` with the same settings is read back instead
+    of run again."""
     from adapters import FinetuneConfig, finetune
     from adapters.finetune import DEFAULT_LR, SCRATCH_LR
+    from morph.checkpoint import load_pretrained
+    from rollouts import compare
 
     config = FinetuneConfig(checkpoint="starter", data=str(store), output_dir=str(out), n_traj=shots,
                             history=args.history, horizon=args.horizon,
@@ -246,7 +249,10 @@ def run_one(store: Path, out: Path, shots: int, training: dict[str, Any], args: 
         shutil.rmtree(out)  # an interrupted or different earlier training
     start = time.perf_counter()
     result = finetune(config, progress=args.progress)
-    run = {"test": result.test, "trainable_parameters": result.trainable_parameters,
+    scores = compare({result.label: load_pretrained(result.output_dir),
+                      f"zero-shot ({config.checkpoint})": load_pretrained(result.base)},
+                     result.dataset, history=result.history, horizon=result.horizon, split="test")
+    run = {"test": scores.rows, "trainable_parameters": result.trainable_parameters,
            "steps": result.train.steps, "final_loss": result.train.final_loss,
            "history": json.loads((out / "finetune.json").read_text())["history"],
            "lr": json.loads((out / "train_config.json").read_text())["lr"],

@@ -16,10 +16,13 @@ max_patches 4096. `MorphConfig.from_preset("Ti", max_ar=4)` overrides any field.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Optional, Sequence, Union, get_args
 
-__all__ = ["MorphConfig", "PRESETS", "PosMode"]
+from pde_data import DataError, DatasetSpec
+
+__all__ = ["ConfigError", "DataFitError", "MorphConfig", "PRESETS", "PosMode"]
 
 PosMode = Literal["slice", "bilinear"]
 
@@ -33,6 +36,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 #: Width of the 1x1x1 component projection that starts the convolution stack.
 COMPONENT_CHANNELS = 8
+
+
+class ConfigError(ValueError):
+    """A bad model or training configuration: names the key, the value and what is allowed."""
+
+
+class DataFitError(DataError, ConfigError):
+    """Data that does not fit a model (too many fields or components, too long a history, too
+    many patches); both a `DataError` and a `ConfigError`, so either handler reports it."""
 
 
 @dataclass
@@ -101,6 +113,52 @@ class MorphConfig:
         for name in ("predict_delta", "delta_scale", "activation_checkpointing"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"MorphConfig.{name} must be a bool, got {getattr(self, name)!r}")
+
+    def patch_shape(self, grid: Sequence[int]) -> tuple[int, ...]:
+        """Patch edge per spatial axis of `grid`: patch_size, or 1 on axes of length 1."""
+        return tuple(1 if size == 1 else self.patch_size for size in grid)
+
+    def n_patches(self, grid: Sequence[int]) -> int:
+        """Tokens per time slot for a spatial `grid` (padded up to whole patches)."""
+        return math.prod(-(-size // p) for size, p in zip(grid, self.patch_shape(grid)))
+
+    def check_fits(self, data: Union[DatasetSpec, Sequence[int]], history: Optional[int] = None,
+                   where: Optional[str] = None) -> None:
+        """Raise `DataFitError` naming the value, the limit and the fix unless `data` fits this model.
+
+        data: a `DatasetSpec`, or an input shape `(B, t, F, C, D, H, W)` (its t is the history).
+        history: frames the model will read (checked against max_ar); None skips the check
+            for a spec.
+        where: what to name in the message (default: the spec's source or name, else "input").
+        Checked: history against max_ar, fields against max_fields, components against
+        max_components and the patch grid against max_patches.
+        """
+        if isinstance(data, DatasetSpec):
+            where = where or data.source or data.name
+            fields, components, grid = len(data.fields), max(data.components), tuple(data.grid_shape)
+            widest = max(data.fields, key=lambda f: f.components).name
+            names = f" ({', '.join(data.field_names)})"
+        else:
+            _, history, fields, components, *grid = data
+            where, widest, names = where or "input", None, ""
+        if history is not None and not 1 <= history <= self.max_ar:
+            raise DataFitError(f"{where}: history {history} is outside 1..{self.max_ar} (max_ar = {self.max_ar} "
+                               f"of the model); use --history {self.max_ar} or less")
+        if fields > self.max_fields:
+            raise DataFitError(f"{where} has {fields} fields{names} but the model takes at most max_fields = "
+                               f"{self.max_fields}; keep at most {self.max_fields} fields (a reader option such "
+                               f"as --option 'fields=...', or convert a subset) or use a model with a larger "
+                               f"max_fields")
+        if components > self.max_components:
+            which = f"field {widest!r}" if widest else "a field"
+            raise DataFitError(f"{where}: {which} has {components} components but the model takes at most "
+                               f"max_components = {self.max_components}; split it into fields of at most "
+                               f"{self.max_components} components or use a model with a larger max_components")
+        n = self.n_patches(grid)
+        if n > self.max_patches:
+            raise DataFitError(f"{where}: the grid {tuple(grid)} makes {n} patches of "
+                               f"{self.patch_shape(grid)}, more than max_patches = {self.max_patches} of the "
+                               f"model; coarsen the data")
 
     @property
     def max_patch_volume(self) -> int:

@@ -8,10 +8,10 @@ from pde_data.dataset import LazyField, PDEDataset, compute_stats
 from pde_data.errors import DataError
 from pde_data.layout import LAYOUT, Batch
 from pde_data.normalize import NormStats, fit_normalization
-from pde_data.readers import READERS, open
+from pde_data.readers import READERS, convert, open
 from pde_data.simulators import SIMULATORS, generate
 from pde_data.spec import DatasetSpec, FieldSpec, FieldStats
-from pde_data.store import convert, open_store
+from pde_data.store import open_store
 from pde_data.well_export import export_well
 from pde_data.windows import MixtureBatchSampler, WindowDataset, collate, split_trajectories
 

@@ -1,19 +1,35 @@
-"""File modes for atomically written outputs.
+"""Atomic writes: the one way this toolkit writes a file or a directory.
 
-Atomic writes stage their output in a temporary file or directory
-(`tempfile.mkstemp` / `mkdtemp`: private, mode 0600 / 0700) and some writers
-(safetensors) create private files too. Before the rename that publishes it,
-`publish_modes` gives the output the modes a plain `open()` / `mkdir()` would
-have had under the process umask, so collaborators can read shared runs.
+Every output (stores, checkpoints, training state, exports, JSON records, plots)
+is written under a hidden temporary name next to its target and renamed over it
+only when complete, so an interrupted run never leaves a half-written output
+that looks finished:
+
+    with atomic_file(path) as tmp:          # tmp: a sibling file name, same suffix
+        write_to(tmp)
+    with atomic_directory(path) as staging: # staging: an empty sibling directory
+        write_into(staging)
+    write_text_atomic(path, text)
+
+Temporary files and directories are private (0600 / 0700) and some writers
+(safetensors) create private files too; before the rename that publishes it,
+the output gets the modes a plain `open()` / `mkdir()` would have had under
+the process umask (`publish_modes`), so collaborators can read shared runs.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Iterator, Union
 
-__all__ = ["publish_modes"]
+__all__ = ["atomic_directory", "atomic_file", "publish_directory", "publish_modes", "write_text_atomic"]
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 
 def _umask() -> int:
@@ -30,7 +46,7 @@ def _umask() -> int:
     return mask
 
 
-def publish_modes(path: Union[str, Path]) -> None:
+def publish_modes(path: PathLike) -> None:
     """Set `path` (a file, or a directory and everything in it) to 0666 / 0777 minus the umask."""
     mask = _umask()
     path = Path(path)
@@ -38,3 +54,65 @@ def publish_modes(path: Union[str, Path]) -> None:
     for entry in entries:
         if not entry.is_symlink():
             os.chmod(entry, (0o777 if entry.is_dir() else 0o666) & ~mask)
+
+
+@contextmanager
+def atomic_file(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling of the file `path` (same suffix, so writers that go by the
+    suffix still work); when the block ends without error it replaces `path`, else it is removed.
+
+    The parent directory must exist.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
+    try:
+        yield tmp
+        if tmp.exists():
+            publish_modes(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_directory(path: PathLike) -> Iterator[Path]:
+    """Yield an empty staging directory next to `path` (parents are created); when the block
+    ends without error the staging directory replaces `path` as a whole (a previous `path` is
+    moved aside first, then removed), else it is removed.
+
+    Raises `NotADirectoryError` when `path` is an existing file.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{path} is a file; choose a directory path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield staging
+        publish_directory(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def publish_directory(staging: PathLike, path: PathLike) -> None:
+    """Give the complete directory `staging` its published modes and move it to `path` (a sibling),
+    replacing a previous `path` as a whole. For writers that cannot use `atomic_directory` (several
+    processes writing into one staging directory whose name they agree on)."""
+    staging, path = Path(staging), Path(path)
+    publish_modes(staging)
+    if not path.exists():
+        os.rename(staging, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    os.replace(path, old / path.name)
+    os.rename(staging, path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_text_atomic(path: PathLike, text: str) -> Path:
+    """Write `text` to the file `path` atomically; returns the path."""
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        tmp.write_text(text)
+    return path

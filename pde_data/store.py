@@ -4,7 +4,7 @@ Layout of `out.zarr`:
     zarr.json                 group attributes: {"morph_pde_spec": <DatasetSpec dict>, "morph_pde_store": 1}
     fields/<name>             float32 (N, T, C_f, *space), chunked (1, t_chunk, C_f, *space), compressed
 
-`convert(src, out)` writes it atomically: the group is built in a hidden
+`write_store(dataset, out)` (what `pde_data.convert` calls) writes it atomically: the group is built in a hidden
 sibling directory and renamed into place only when complete, so an
 interrupted convert never leaves anything at `out` that looks like a store.
 """
@@ -14,15 +14,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
-import uuid
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import zarr
 from numcodecs import blosc
-from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
 from zarr.codecs import BloscCodec, BytesCodec
 from zarr.storage import LocalStore
 
@@ -34,9 +31,11 @@ except ImportError:  # pragma: no cover - depends on the zarr version
 
 from pde_data.dataset import PDEDataset, StatsAccumulator
 from pde_data.errors import DataError
+from pde_data.files import atomic_directory
+from pde_data.progress import progress_bar
 from pde_data.spec import DatasetSpec
 
-__all__ = ["ChunkReader", "convert", "is_store", "open_store", "write_store"]
+__all__ = ["ChunkReader", "is_store", "open_store", "write_store"]
 
 logger = logging.getLogger(__name__)
 
@@ -175,9 +174,8 @@ def write_store(dataset: PDEDataset, out: str | os.PathLike, overwrite: bool = F
         raise DataError(f"{out}: parent directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
         raise DataError(f"{out}: directory {parent} is not writable")
-    tmp = parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     spec = dataset.spec
-    try:
+    with atomic_directory(out) as tmp:
         group = zarr.open_group(str(tmp), mode="w")
         fields_group = group.create_group("fields")
         arrays = {}
@@ -190,38 +188,12 @@ def write_store(dataset: PDEDataset, out: str | os.PathLike, overwrite: bool = F
             )
         where = spec.source or spec.name
         stats = StatsAccumulator(where)
-        for i in tqdm(range(len(dataset)), desc=f"convert {spec.name}", unit="traj",
-                      disable=not progress):
+        for i in progress_bar(range(len(dataset)), desc=f"convert {spec.name}", unit="traj", enabled=progress):
             for name, block in dataset.read(i).items():
                 stats.update(name, block, traj=i)
                 arrays[name][i] = block
         stored = DatasetSpec.from_dict(spec.to_dict())
         stored.stats = stats.result()
         group.attrs.update({SPEC_KEY: stored.to_dict(), "morph_pde_store": STORE_VERSION})
-        if out.exists():
-            trash = parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, trash)
-            os.replace(tmp, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     logger.info("wrote %s (%d trajectories)", out, len(dataset))
     return open_store(str(out))
-
-
-def convert(src: str | os.PathLike | PDEDataset, out: str | os.PathLike, format: str = "auto",
-            overwrite: bool = False, progress: bool = True, **options: Any) -> PDEDataset:
-    """Open `src` (a path in any supported format, or a `PDEDataset`) and write
-    it as a canonical store at `out`. Returns the opened store."""
-    if isinstance(src, PDEDataset):
-        dataset = src
-    else:
-        from pde_data.readers import open as open_any
-
-        dataset = open_any(src, format=format, **options)
-    return write_store(dataset, out, overwrite=overwrite, progress=progress)
-
-

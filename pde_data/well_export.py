@@ -9,22 +9,21 @@ Coordinates are `arange(n) * spacing` (spacing 1 if unknown), time is
 boundary gets a `boundary_conditions/<axis>_<type>` group whose mask is true
 on the first and last cell; `unknown` axes get none (the Well reads them as
 open). Numeric scalar `spec.attrs` become simulation parameters (root
-attributes and `scalars/`). Values are float32. The write is atomic: a temp
-file in the same directory, then `os.replace`.
+attributes and `scalars/`). Values are float32. The write is atomic
+(`pde_data.files.atomic_file`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
-from pde_data.files import publish_modes
+from pde_data.files import atomic_file
 
 __all__ = ["export_well"]
 
@@ -56,9 +55,7 @@ def export_well(dataset: PDEDataset, path: str | os.PathLike) -> str:
     if not os.path.isdir(directory):
         raise DataError(f"{path}: directory {directory} does not exist; create it first")
     orders = [_order(fs.components, d, fs.name, path) for fs in spec.fields]
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".", suffix=".well-tmp")
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         with h5py.File(tmp, "w") as f:
             _write_header(f, spec)
             groups = {o: f.create_group(f"t{o}_fields") for o in range(3)}
@@ -81,12 +78,6 @@ def export_well(dataset: PDEDataset, path: str | os.PathLike) -> str:
                     ds, o = dsets[name]
                     moved = np.moveaxis(arr, 1, -1)  # (T, *space, C)
                     ds[i] = moved.reshape(*moved.shape[:-1], *(d,) * o)
-        publish_modes(tmp)  # mkstemp made it private
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     logger.info("wrote %s (%d trajectories) in the Well layout", path, len(dataset))
     return path
 

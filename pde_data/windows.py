@@ -19,7 +19,7 @@ from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
 from pde_data.layout import Batch
 
-__all__ = ["MixtureBatchSampler", "WindowDataset", "collate", "split_trajectories"]
+__all__ = ["DEFAULT_FRACTIONS", "MixtureBatchSampler", "WindowDataset", "collate", "split_trajectories"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,11 @@ Split = Literal["train", "val", "test", "all"]
 SPLITS = ("train", "val", "test")
 
 
-def split_trajectories(n: int, fractions: Sequence[float] = (0.8, 0.1, 0.1),
+#: Train, validation and test shares of the trajectories.
+DEFAULT_FRACTIONS: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+
+def split_trajectories(n: int, fractions: Sequence[float] = DEFAULT_FRACTIONS,
                        seed: int = 0) -> dict[str, np.ndarray]:
     """Assign trajectory indices `0..n-1` to train / val / test, by a seeded permutation.
 
@@ -62,7 +66,7 @@ class WindowDataset(Dataset):
     """
 
     def __init__(self, dataset: PDEDataset, history: int = 4, horizon: int = 1,
-                 split: Split = "train", fractions: Sequence[float] = (0.8, 0.1, 0.1),
+                 split: Split = "train", fractions: Sequence[float] = DEFAULT_FRACTIONS,
                  seed: int = 0, stride: int = 1, n_components: Optional[int] = None,
                  max_trajectories: Optional[int] = None) -> None:
         spec = dataset.spec

@@ -4,11 +4,12 @@
     rollout_all(...)                  (B, K, F, C, D, H, W)
     compute_metrics(pred, y, mask)    mse, rmse, mae, nrmse, vrmse, spectral bands
     evaluate(model, dataset, ...)     rollouts over a split beside persistence
+    compare({label: model}, dataset)  several models on the same rollouts, one table
     to_xarray / save_xarray           truth and prediction with coordinates (.nc, .zarr)
     plot_rollout(pred, y, path)       truth / prediction / error (.png, .gif)
 """
 
-from rollouts.evaluate import Evaluation, evaluate
+from rollouts.evaluate import Comparison, Evaluation, compare, evaluate
 from rollouts.export import save_xarray, to_xarray
 from rollouts.metrics import BANDS, METRICS, compute_metrics
 from rollouts.plots import plot_rollout
@@ -17,9 +18,11 @@ from rollouts.rollout import RolloutDiverged, RolloutStep, persistence, rollout,
 __all__ = [
     "BANDS",
     "METRICS",
+    "Comparison",
     "Evaluation",
     "RolloutDiverged",
     "RolloutStep",
+    "compare",
     "compute_metrics",
     "evaluate",
     "persistence",

@@ -19,13 +19,16 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
 
 from pde_data import DataError, PDEDataset, WindowDataset, collate
+from pde_data.progress import progress_bar
+from pde_data.windows import DEFAULT_FRACTIONS
+from morph.checkpoint import run_record
+from morph.predict import DEFAULT_HORIZON
 from rollouts.metrics import METRICS, compute_metrics
-from rollouts.rollout import check_fits, persistence, rollout
+from rollouts.rollout import persistence, rollout
 
-__all__ = ["Evaluation", "evaluate"]
+__all__ = ["Comparison", "Evaluation", "compare", "evaluate"]
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,26 @@ class Evaluation:
         return "\n".join(lines)
 
 
+def evaluation_setup(model: nn.Module, n_steps: int, history: Optional[int] = None,
+                     horizon: Optional[int] = None, split_seed: Optional[int] = None,
+                     fractions: Optional[Sequence[float]] = None
+                     ) -> tuple[int, int, int, tuple[float, ...]]:
+    """(history, horizon, split_seed, fractions) with the defaults `evaluate` documents filled in
+    from the model's run record and trajectories of `n_steps` frames."""
+    record = run_record(model)
+    if history is None:
+        trained = record.history if record is not None else None
+        limit = getattr(model, "module", model).config.max_ar
+        history = min(trained or limit, limit, max(n_steps - 1, 1))
+    if horizon is None:
+        horizon = max(1, min(DEFAULT_HORIZON, n_steps - history))
+    if split_seed is None:
+        split_seed = record.split_seed if record is not None else 0
+    if fractions is None:
+        fractions = record.split_fractions if record is not None else DEFAULT_FRACTIONS
+    return history, horizon, split_seed, tuple(fractions)
+
+
 def _finite(tree: Any) -> Any:
     if isinstance(tree, dict):
         return {k: _finite(v) for k, v in tree.items()}
@@ -102,20 +125,27 @@ def _finite(tree: Any) -> Any:
     return tree
 
 
-def evaluate(model: nn.Module, dataset: PDEDataset, *, horizon: int = 10, history: int = 1,
-             split: str = "test", split_seed: int = 0, fractions: Sequence[float] = (0.8, 0.1, 0.1),
+def evaluate(model: nn.Module, dataset: PDEDataset, *, horizon: Optional[int] = None,
+             history: Optional[int] = None, split: str = "test", split_seed: Optional[int] = None,
+             fractions: Optional[Sequence[float]] = None,
              stride: Optional[int] = None, batch_size: int = 8, max_growth: Optional[float] = 1e3,
              progress: bool = False) -> Evaluation:
     """Roll `model` out over every window of `split` and score it and the persistence baseline.
 
-    horizon: steps per rollout (K); history: frames given (k).
-    split, split_seed, fractions: as in training (`pde_data.WindowDataset`); "all" takes every trajectory.
+    horizon: steps per rollout (K); None: `DEFAULT_HORIZON`, or what the trajectories allow.
+    history: frames given (k); None: the history the model was trained with (its run record),
+        else its max_ar, at most what the trajectories allow.
+    split, split_seed, fractions: as in training (`pde_data.WindowDataset`); "all" takes every
+        trajectory. None takes the seed and fractions of the model's run record (the trajectories
+        its training held out), else 0 and `pde_data.DEFAULT_FRACTIONS`.
     stride: frames between window starts within a trajectory (default: the horizon, so
         rollouts do not overlap).
     max_growth: the divergence threshold of `rollout`.
     """
     spec = dataset.spec
     where = spec.source or spec.name
+    history, horizon, split_seed, fractions = evaluation_setup(model, spec.n_steps, history, horizon,
+                                                               split_seed, fractions)
     if not isinstance(horizon, int) or horizon < 1 or not isinstance(history, int) or history < 1:
         raise DataError(f"horizon and history must be ints >= 1, got {horizon!r} and {history!r}")
     if history + horizon > spec.n_steps:
@@ -123,12 +153,11 @@ def evaluate(model: nn.Module, dataset: PDEDataset, *, horizon: int = 10, histor
                         f"horizon {horizon}; lower --horizon or --history")
     windows = WindowDataset(dataset, history=history, horizon=horizon, split=split, seed=split_seed,
                             fractions=fractions, stride=stride or horizon)
-    check_fits(model, (1, history, len(spec.fields), max(spec.components), *_canonical(spec.grid_shape)),
-               where=where)
+    getattr(model, "module", model).config.check_fits(spec, history=history, where=where)
     sums: dict[str, dict[str, torch.Tensor]] = {"model": {}, "persistence": {}}
     diverged: list[dict[str, int]] = []
     starts = range(0, len(windows), batch_size)
-    for first in tqdm(starts, desc=f"evaluate {spec.name}", unit="batch", disable=not progress):
+    for first in progress_bar(starts, desc=f"evaluate {spec.name}", unit="batch", enabled=progress):
         batch = collate([windows[i] for i in range(first, min(first + batch_size, len(windows)))])
         truth = batch.y_future if batch.y_future is not None else batch.y[:, None]  # (B, K, F, C, D, H, W)
         frames, flags = [], []
@@ -153,12 +182,65 @@ def evaluate(model: nn.Module, dataset: PDEDataset, *, horizon: int = 10, histor
         logger.warning("%s: %d of %d rollouts diverged", where, len(diverged), n)
     scores = {source: {m: (v / n).numpy() for m, v in per.items()} for source, per in sums.items()}
     setup = {"dataset": spec.name, "source": spec.source, "split": split, "split_seed": split_seed,
+             "fractions": list(fractions),
              "trajectories": [int(t) for t in windows.trajectories], "history": history,
              "horizon": horizon, "stride": stride or horizon}
     return Evaluation(field_names=list(spec.field_names), scores=scores, n_windows=n,
                       diverged=diverged, setup=setup)
 
 
-def _canonical(grid: Sequence[int]) -> tuple[int, int, int]:
-    """A grid shape as canonical `(D, H, W)`."""
-    return tuple([1] * (3 - len(grid)) + list(grid))
+@dataclass
+class Comparison:
+    """Several models scored on the same rollouts, beside persistence (`compare`).
+
+    evaluations: {label: Evaluation} per model.
+    rows: {label | "persistence": {"step_1", "horizon" (mean over the steps), "last", "per_step",
+        "diverged", "windows"}}: nRMSE with the fields averaged.
+    """
+
+    evaluations: dict[str, Evaluation]
+    rows: dict[str, dict[str, Any]]
+
+    @property
+    def horizon(self) -> int:
+        return next(iter(self.evaluations.values())).horizon
+
+    def table(self) -> str:
+        """Markdown: per model, nRMSE at 1 step, mean over the horizon, at its last step, and the
+        windows whose rollout diverged (they score inf)."""
+        k = self.horizon
+        split = next(iter(self.evaluations.values())).setup.get("split", "test")
+        lines = [f"| model | {split} nRMSE, 1 step | mean over {k} steps | at step {k} | diverged |",
+                 "|---|---|---|---|---|"]
+        for name, m in self.rows.items():
+            lines.append(f"| {name} | {m['step_1']:.4g} | {m['horizon']:.4g} | {m['last']:.4g} "
+                         f"| {m['diverged']}/{m['windows']} |")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: each model's `Evaluation.to_dict()` under its label."""
+        return {label: e.to_dict() for label, e in self.evaluations.items()}
+
+
+def compare(models: dict[str, nn.Module], dataset: PDEDataset, **options: Any) -> Comparison:
+    """Score each of `models` with `evaluate(model, dataset, **options)` on the same windows, and
+    persistence beside them. Options left out (history, horizon, split_seed, fractions) come from
+    the first model, so every model sees the same windows."""
+    if not models:
+        raise DataError("compare: give at least one model")
+    first = next(iter(models.values()))
+    history, horizon, split_seed, fractions = evaluation_setup(
+        first, dataset.spec.n_steps, options.pop("history", None), options.pop("horizon", None),
+        options.pop("split_seed", None), options.pop("fractions", None))
+    evaluations = {label: evaluate(model, dataset, history=history, horizon=horizon, split_seed=split_seed,
+                                   fractions=fractions, **options) for label, model in models.items()}
+    rows = {label: _row(e, "model") for label, e in evaluations.items()}
+    rows["persistence"] = _row(next(iter(evaluations.values())), "persistence")
+    return Comparison(evaluations=evaluations, rows=rows)
+
+
+def _row(evaluation: Evaluation, source: str) -> dict[str, Any]:
+    curve = evaluation.summary(source)["mean"]["nrmse"]
+    diverged = len(evaluation.diverged) if source == "model" else 0
+    return {"step_1": curve["step_1"], "horizon": curve["horizon"], "last": curve["per_step"][-1],
+            "per_step": curve["per_step"], "diverged": diverged, "windows": evaluation.n_windows}

@@ -12,24 +12,20 @@ unknown), with the frame index and the step (1..K) beside it.
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
-import uuid
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
 from pde_data import DataError, DatasetSpec
+from pde_data.files import atomic_directory, atomic_file
 
 if TYPE_CHECKING:  # xarray is imported on first use: the `morph` CLI starts faster
     import xarray as xr
 
-__all__ = ["atomic_path", "save_xarray", "to_xarray"]
+__all__ = ["save_xarray", "to_xarray"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,39 +126,11 @@ def save_xarray(dataset: "xr.Dataset", path: Union[str, Path]) -> Path:
     if not path.parent.exists():
         raise DataError(f"{path}: the directory {path.parent} does not exist; create it first")
     if path.suffix == ".nc":
-        with atomic_path(path) as tmp:
+        with atomic_file(path) as tmp:
             dataset.to_netcdf(tmp, engine="h5netcdf")
     else:
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent)) / path.name
-        try:
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-                dataset.to_zarr(staging, mode="w", consolidated=True)
-            _replace(staging, path)
-        finally:
-            shutil.rmtree(staging.parent, ignore_errors=True)
+        with atomic_directory(path) as staging, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+            dataset.to_zarr(staging, mode="w", consolidated=True)
     logger.debug("wrote %s", path)
     return path
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary sibling of the file `path` to write; renamed over `path` when the block ends
-    without error, else removed."""
-    tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _replace(staging: Path, path: Path) -> None:
-    """Move the directory `staging` to `path`; a previous `path` is moved aside first, then removed."""
-    if not path.exists():
-        os.rename(staging, path)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-    os.replace(path, old / path.name)
-    os.rename(staging, path)
-    shutil.rmtree(old, ignore_errors=True)

@@ -28,12 +28,13 @@ from typing import Literal
 import torch
 from einops import reduce
 
+from morph.predict import nrmse
+
 __all__ = ["BANDS", "METRICS", "compute_metrics", "spectral_bands"]
 
 #: Names of the metrics `compute_metrics` returns, in table order.
 METRICS = ("mse", "rmse", "mae", "nrmse", "vrmse", "spectral_low", "spectral_mid", "spectral_high")
 BANDS = ("low", "mid", "high")
-_TINY = 1e-30  # guards nrmse against an all-zero truth
 
 
 def spectral_bands(shape: tuple[int, int, int], device: torch.device | str = "cpu") -> torch.Tensor:
@@ -76,7 +77,6 @@ def compute_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     out = {
         "mse": mse,
         "mae": reduce(err.abs(), "b k f c d h w -> b k f c", "mean"),
-        "power": reduce(y**2, "b k f c d h w -> b k f c", "mean"),  # mean(y^2), for nrmse
         "var": y.flatten(4).var(dim=-1, correction=1),
     }
     spectrum = torch.fft.fftn(err, dim=(-3, -2, -1)).abs() ** 2 / err[0, 0, 0, 0].numel() ** 2
@@ -90,7 +90,8 @@ def compute_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
             "mse": mse,
             "rmse": mse.sqrt(),
             "mae": out["mae"],
-            "nrmse": (mse / out["power"].clamp_min(_TINY)).sqrt(),
+            "nrmse": nrmse(pred.flatten(2, 3)[:, :, :, None], target.flatten(2, 3)[:, :, :, None],
+                           real.flatten(2, 3)[..., None]).unflatten(2, (f, c)),
             "vrmse": (mse / (out["var"] + eps)).sqrt(),
             **{f"spectral_{n}": out[f"spectral_{n}"] for n in BANDS},
         }
@@ -106,7 +107,7 @@ def compute_metrics(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
             "mse": field_mse,
             "rmse": field_mse.sqrt(),
             "mae": component_mean(out["mae"]),
-            "nrmse": (field_mse / component_mean(out["power"]).clamp_min(_TINY)).sqrt(),
+            "nrmse": nrmse(pred, target, real),
             "vrmse": component_mean((mse / (out["var"] + eps)).sqrt()),
             **{f"spectral_{n}": component_mean(out[f"spectral_{n}"]) for n in BANDS},
         }

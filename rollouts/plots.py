@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pde_data import DataError, DatasetSpec
-from rollouts.export import atomic_path
+from pde_data.files import atomic_file
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -207,7 +207,7 @@ def plot_rollout(prediction: Union[torch.Tensor, np.ndarray], truth: Union[torch
         raise DataError(f"{path}: unknown plot format {path.suffix!r}; use .png, .pdf, .svg, .jpg or .gif")
     if not path.parent.exists():
         raise DataError(f"{path}: the directory {path.parent} does not exist; create it first")
-    with atomic_path(path) as tmp:
+    with atomic_file(path) as tmp:
         if suffix == ".gif":
             _animate(labels, rows, n_dims, title, tmp, fps)
         else:

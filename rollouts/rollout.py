@@ -1,9 +1,9 @@
 """Autoregressive rollout: `k` history frames in, one predicted frame per step out.
 
-Every step does exactly what training does (`morph.train.objective.predict`):
-RevIN statistics of the current history window, components padded to the
-model's `max_components`, then the prediction is denormalised to physical
-units and appended to the window (the oldest frame drops out). The one-step
+Every step does exactly what training does (`morph.predict.predict`, the one
+inference path): RevIN statistics of the current history window, components
+padded to the model's `max_components`, then the prediction is denormalised to
+physical units and appended to the window (the oldest frame drops out). The one-step
 model knows nothing of rollouts.
 
 A rollout is a generator of `RolloutStep`s, so callers can stream metrics or
@@ -16,18 +16,16 @@ RMS of the history, raises `RolloutDiverged` naming the step (or, with
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass, replace
-from typing import Iterator, Literal, Optional, Sequence, Union
+from dataclasses import dataclass
+from typing import Iterator, Literal, Optional, Union
 
 import torch
 from torch import nn
-from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
-
 from pde_data import Batch, DataError
-from morph.train.objective import predict
+from pde_data.progress import progress_bar
+from morph.predict import predict
 
-__all__ = ["RolloutDiverged", "RolloutStep", "check_fits", "persistence", "rollout", "rollout_all"]
+__all__ = ["RolloutDiverged", "RolloutStep", "persistence", "rollout", "rollout_all"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,44 +67,21 @@ class RolloutStep:
     diverged: torch.Tensor
 
 
-def _as_batch(history: Union[torch.Tensor, Batch], mask: Optional[torch.Tensor],
-              dataset_std: Optional[torch.Tensor]) -> Batch:
-    """A `Batch` around a bare history `(B, k, F, C, D, H, W)` so each step can call `predict`."""
+def _history_tensors(history: Union[torch.Tensor, Batch], mask: Optional[torch.Tensor],
+                     dataset_std: Optional[torch.Tensor]
+                     ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """(x (B, k, F, C, D, H, W) float32, mask (B, F, C) bool, dataset_std (B, F) or None) of a
+    `Batch` (its own mask and dataset_std) or of a bare history tensor."""
     if isinstance(history, Batch):
-        return history
+        return history.x.float(), history.mask.bool(), history.dataset_std
     if not isinstance(history, torch.Tensor) or history.ndim != 7:
         shape = tuple(history.shape) if isinstance(history, torch.Tensor) else type(history).__name__
         raise DataError(f"rollout history must be a Batch or a tensor (B, k, F, C, D, H, W), got {shape}")
     b, _, f, c = history.shape[:4]
-    if mask is None:
-        mask = torch.ones(b, f, c, dtype=torch.bool)
-    mask = mask.to(device=history.device, dtype=torch.bool)
+    mask = torch.ones(b, f, c, dtype=torch.bool) if mask is None else mask.to(torch.bool)
     if mask.shape != (b, f, c):
         raise DataError(f"rollout mask must be (B, F, C) = {(b, f, c)}, got {tuple(mask.shape)}")
-    std = torch.ones(b, f) if dataset_std is None else dataset_std
-    return Batch(x=history.float(), y=history[:, -1].float(), mask=mask, dataset="rollout",
-                 field_names=tuple(f"field{i}" for i in range(f)), n_spatial_dims=0,
-                 dataset_mean=torch.zeros(b, f, c, device=history.device),
-                 dataset_std=std.to(history.device, torch.float32),
-                 traj=torch.zeros(b, dtype=torch.long), start=torch.zeros(b, dtype=torch.long))
-
-
-def check_fits(model: nn.Module, shape: Sequence[int], where: str = "rollout history") -> None:
-    """Raise `DataError` naming the limit when a history of `shape (B, k, F, C, D, H, W)` does not
-    fit the model (history length, fields, components, patches)."""
-    config = getattr(model, "module", model).config
-    _, k, f, c, *spatial = shape
-    for name, value, limit, fix in (
-            ("history length k", k, config.max_ar, "use a shorter history (--history)"),
-            ("fields F", f, config.max_fields, "drop fields or use a model with a larger max_fields"),
-            ("components C", c, config.max_components, "use a model with a larger max_components")):
-        if value > limit:
-            raise DataError(f"{where}: {name} = {value} exceeds the model's limit of {limit}; {fix}")
-    patch = [1 if s == 1 else config.patch_size for s in spatial]
-    n = math.prod(-(-s // p) for s, p in zip(spatial, patch))
-    if n > config.max_patches:
-        raise DataError(f"{where}: the grid {tuple(spatial)} makes {n} patches, more than the model's "
-                        f"max_patches = {config.max_patches}; coarsen the data")
+    return history.float(), mask, dataset_std
 
 
 def _field_scale(x: torch.Tensor, mask: torch.Tensor, dataset_std: Optional[torch.Tensor]) -> torch.Tensor:
@@ -164,31 +139,29 @@ def rollout(model: nn.Module, history: Union[torch.Tensor, Batch], steps: int,
         raise DataError(f"rollout steps must be an int >= 1, got {steps!r}")
     if on_divergence not in ("raise", "flag"):
         raise DataError(f"on_divergence must be 'raise' or 'flag', got {on_divergence!r}")
-    batch = _as_batch(history, mask, dataset_std)
+    x, mask, dataset_std = _history_tensors(history, mask, dataset_std)
     if truth is None and isinstance(history, Batch):
         truth = history.y_future if history.y_future is not None else history.y[:, None]
         truth = truth if truth.shape[1] >= steps else None
     if truth is not None and (truth.ndim != 7 or truth.shape[1] < steps
-                              or truth.shape[:1] + truth.shape[2:] != batch.y.shape):
+                              or truth.shape[:1] + truth.shape[2:] != x.shape[:1] + x.shape[2:]):
         raise DataError(f"rollout truth must be (B, K >= {steps}, F, C, D, H, W) matching the history "
-                        f"{tuple(batch.x.shape)}, got {tuple(truth.shape)}")
+                        f"{tuple(x.shape)}, got {tuple(truth.shape)}")
     if teacher_forcing and truth is None:
         raise DataError("teacher_forcing needs the true future frames: pass truth=(B, K, F, C, D, H, W)")
-    check_fits(model, tuple(batch.x.shape))
+    getattr(model, "module", model).config.check_fits(tuple(x.shape), where="rollout history")
     device = next(model.parameters()).device
-    batch = batch.to(device)
-    window = batch.x.float()  # (B, k, F, C, D, H, W)
-    known_std = batch.dataset_std if isinstance(history, Batch) else dataset_std
-    scale = _field_scale(window, batch.mask, None if known_std is None else known_std.to(device))
+    window, mask = x.to(device), mask.to(device)  # window: (B, k, F, C, D, H, W)
+    dataset_std = None if dataset_std is None else dataset_std.to(device, torch.float32)
+    scale = _field_scale(window, mask, dataset_std)
     diverged = torch.zeros(window.shape[0], dtype=torch.bool, device=device)
     was_training = model.training
     model.eval()
     try:
-        for step in tqdm(range(1, steps + 1), desc="rollout", unit="step", disable=not progress):
+        for step in progress_bar(range(1, steps + 1), desc="rollout", unit="step", enabled=progress):
             with torch.no_grad():
-                pred_n, stats, _ = predict(model, replace(batch, x=window))
-                pred = stats.denormalize(pred_n.float())  # (B, F, C, D, H, W)
-            bad, reason = _diverged(pred, batch.mask, scale, max_growth)
+                pred = predict(model, window, mask, dataset_std).physical  # (B, F, C, D, H, W)
+            bad, reason = _diverged(pred, mask, scale, max_growth)
             new = bad & ~diverged
             if new.any():
                 samples = new.nonzero().flatten().tolist()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -10,6 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from morph.checkpoint.architectures import register_architecture
+from morph.checkpoint.files import CheckpointError
+from morph.checkpoint.pretrained import load_pretrained, save_pretrained
 from morph.config import MorphConfig
 from morph.model.decoder import Decoder
 from morph.model.embedding import PatchEmbedding
@@ -44,6 +46,8 @@ class MORPH(nn.Module):
     cropped from the output. Missing components must be zero in x.
     """
 
+    config_class = MorphConfig
+
     def __init__(self, config: MorphConfig) -> None:
         super().__init__()
         self.config = config
@@ -58,31 +62,15 @@ class MORPH(nn.Module):
         self.decoder = Decoder(config.dim, config.max_fields * config.max_components
                                * config.max_patch_volume)
 
-    def patch_shape(self, spatial: tuple[int, int, int]) -> tuple[int, int, int]:
-        """Patch edge per axis for a `(D, H, W)` grid: patch_size, or 1 on axes of length 1."""
-        return tuple(1 if size == 1 else self.config.patch_size for size in spatial)
-
     def _check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.ndim != 7:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"MORPH input x must be (B, t, F, C, D, H, W) (7 dims), got {shape}")
         if not x.is_floating_point():
             raise ValueError(f"MORPH input x must be a floating-point tensor, got {x.dtype}")
-        b, t, fields, components, *spatial = x.shape
-        cfg = self.config
-        for name, value, limit in (("t (history length)", t, cfg.max_ar),
-                                   ("F (fields)", fields, cfg.max_fields),
-                                   ("C (components)", components, cfg.max_components)):
-            if not 1 <= value <= limit:
-                raise ValueError(f"MORPH input {name} = {value} is outside 1..{limit} "
-                                 f"(the config's limit); x has shape {tuple(x.shape)}")
-        if min(b, *spatial) < 1:
+        if min(x.shape) < 1:
             raise ValueError(f"MORPH input x has an empty axis: shape {tuple(x.shape)}")
-        patch = self.patch_shape(tuple(spatial))
-        n = math.prod(-(-size // p) for size, p in zip(spatial, patch))
-        if n > cfg.max_patches:
-            raise ValueError(f"MORPH input grid {tuple(spatial)} makes {n} patches of {patch}, "
-                             f"more than max_patches = {cfg.max_patches}")
+        self.config.check_fits(tuple(x.shape), where=f"MORPH input of shape {tuple(x.shape)}")
 
     def forward(self, x: torch.Tensor, return_tokens: bool = False
                 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -92,7 +80,7 @@ class MORPH(nn.Module):
         """
         self._check_input(x)
         b, t, fields, components, *spatial = x.shape
-        patch = self.patch_shape(tuple(spatial))
+        patch = self.config.patch_shape(spatial)
         grid = tuple(-(-size // p) for size, p in zip(spatial, patch))  # (nD, nH, nW)
         padding = [g * p - size for g, p, size in zip(grid, patch, spatial)]
         padded = x
@@ -117,14 +105,19 @@ class MORPH(nn.Module):
 
     def save_pretrained(self, directory: Union[str, Path],
                         metadata: Optional[dict[str, Any]] = None) -> Path:
-        """Write `config.json` + `model.safetensors` (+ `metadata.json`) atomically; see morph.checkpoint."""
-        from morph.checkpoint import save_pretrained
-
+        """Write `config.json` + `model.safetensors` (+ `metadata.json`) atomically (the adapter
+        alone when the model carries one); see `morph.checkpoint`."""
         return save_pretrained(self, directory, metadata)
 
     @classmethod
     def from_pretrained(cls, directory: Union[str, Path], **overrides: Any) -> "MORPH":
-        """Load a `save_pretrained` directory (or "starter") on CPU; see morph.checkpoint."""
-        from morph.checkpoint import load_pretrained
+        """Load a `save_pretrained` directory, a run directory or "starter" on CPU, in eval mode;
+        see `morph.checkpoint.load_pretrained`."""
+        model = load_pretrained(directory, **overrides)
+        if not isinstance(model, cls):
+            raise CheckpointError(f"{directory} holds a {type(model).__name__}, not a {cls.__name__}; "
+                                  f"load it with morph.checkpoint.load_pretrained")
+        return model
 
-        return load_pretrained(directory, **overrides)
+
+register_architecture("morph", MORPH)

@@ -16,7 +16,9 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from morph.config import PRESETS, MorphConfig
+from pde_data.files import write_text_atomic
+
+from morph.config import PRESETS, ConfigError, MorphConfig
 
 __all__ = ["DataSource", "TrainConfig", "ConfigError", "DEFAULT_MIX", "default_cache_dir"]
 
@@ -41,10 +43,6 @@ RUN_CONFIG_FILE = "train_config.json"
 #: from or how.
 RESUME_MAY_CHANGE = ("steps", "epochs", "warmup_steps", "output_dir", "cache_dir", "num_workers",
                      "checkpoint_every", "keep_checkpoints", "val_windows", "in_memory")
-
-
-class ConfigError(ValueError):
-    """A bad training configuration: names the key, the value and what is allowed."""
 
 
 def default_cache_dir() -> Path:
@@ -209,7 +207,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def save(self, path: Union[str, Path]) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+        """Write the config as JSON to `path`, atomically."""
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2))
 
     @classmethod
     def from_run(cls, output_dir: Union[str, Path]) -> Optional["TrainConfig"]:

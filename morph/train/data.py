@@ -65,22 +65,11 @@ class RunData:
         return [d.spec for d in self.datasets]
 
 
-def _check_fits(dataset: PDEDataset, model: MorphConfig) -> None:
-    spec = dataset.spec
-    where = spec.source or spec.name
-    if len(spec.fields) > model.max_fields:
-        raise ConfigError(f"{where}: {len(spec.fields)} fields but the model takes at most "
-                          f"max_fields={model.max_fields}; raise model.max_fields or drop fields")
-    if max(spec.components) > model.max_components:
-        raise ConfigError(f"{where}: a field has {max(spec.components)} components but the model takes at "
-                          f"most max_components={model.max_components}")
-
-
 def build_data(config: TrainConfig, model: MorphConfig) -> RunData:
     datasets, train, val, batch_sizes = [], [], [], []
     for source in config.datasets:
         dataset = resolve_source(source, config.cache)
-        _check_fits(dataset, model)
+        model.check_fits(dataset.spec, history=config.history)
         if config.in_memory:
             dataset = dataset.to_memory()
         try:

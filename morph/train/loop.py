@@ -10,9 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,19 +20,25 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
-from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
 
+from pde_data.files import write_text_atomic
+from pde_data.progress import progress_bar
+
+from morph.checkpoint import RunRecord
 from morph.model import MORPH
-from morph.train.checkpoints import latest_checkpoint, load_checkpoint, save_checkpoint
 from morph.train.config import RUN_CONFIG_FILE, ConfigError, TrainConfig
 from morph.train.data import RunData, build_data
 from morph.train.objective import evaluate_batches, training_loss
+from morph.train.schedule import history_length, lr_schedule, unroll_steps
+from morph.train.state import latest_training_state, load_training_state, save_training_state
 
 __all__ = ["TrainResult", "train"]
 
 logger = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("step", "epoch", "loss", "lr", "samples_per_s", "val_loss")
+#: Where a run directory keeps its training state (`morph.train.state`).
+STATE_DIR = "checkpoints"
 
 
 @dataclass
@@ -73,15 +77,6 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _lr_lambda(warmup: int, total: int, min_ratio: float) -> Callable[[int], float]:
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-    return schedule
-
-
 def _check_output_dir(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -115,17 +110,59 @@ def _metrics_writer(path: Path, resume_step: Optional[int]) -> Any:
     return f, writer
 
 
+@dataclass
+class _Run:
+    """Everything the step loop and the finish share: built by `_setup`."""
+
+    config: TrainConfig
+    task: str
+    out: Path
+    accelerator: Accelerator
+    data: RunData
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    loader: Any
+    total_steps: int
+    micro_per_epoch: int
+    step: int = 0
+    micro: int = 0
+    loss: float = float("nan")
+    val_sets: list = field(default_factory=list)
+
+    @property
+    def main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
           model_factory: Optional[Callable[[], torch.nn.Module]] = None,
           task: str = "pretrain") -> TrainResult:
     """Train on the mix in `config`; returns the final checkpoint and validation figures.
 
-    `task` names the run in the progress bar and the log ("pretrain", "finetune").
-
+    `task` names the run in the progress report, the log and the run record ("pretrain", "finetune").
+    model_factory: builds the model (default: `config.init_checkpoint`, else a new MORPH).
     With `resume`, continues from the latest complete checkpoint in
     `config.output_dir` and reaches the same state as an uninterrupted run.
     """
     start_time = time.perf_counter()
+    run = _setup(config, resume, model_factory, task)
+    with _Logs(run, resume) as logs:
+        _step_loop(run, logs, progress)
+        result = _finish(run, logs)
+    result.seconds = time.perf_counter() - start_time
+    if run.main:
+        write_text_atomic(run.out / "summary.json", json.dumps(
+            {"checkpoint": str(result.checkpoint), "steps": result.steps, "final_loss": result.final_loss,
+             "seconds": result.seconds, "validation": result.per_dataset}, indent=2))
+    run.accelerator.end_training()
+    return result
+
+
+def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[], torch.nn.Module]],
+           task: str) -> _Run:
+    """Check the output directory (and a resumed run's settings), build Accelerate, data, model,
+    optimiser and schedule, and restore the latest training state when resuming."""
     out = Path(config.output_dir)
     _check_output_dir(out)
     saved = TrainConfig.from_run(out) if resume else None
@@ -153,131 +190,133 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         model = MORPH(model_config)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     model, optimizer, loader = accelerator.prepare(model, optimizer, data.loader)
-    batches_per_epoch = len(loader)
-    micro_per_epoch = batches_per_epoch
+    micro_per_epoch = len(loader)
     steps_per_epoch = max(1, micro_per_epoch // config.grad_accum)
     total_steps = config.steps or config.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, _lr_lambda(config.warmup_steps, total_steps, config.min_lr_ratio))
+        optimizer, lr_schedule(config.warmup_steps, total_steps, config.min_lr_ratio))
     accelerator.register_for_checkpointing(scheduler)
-
-    ckpt_root = out / "checkpoints"
-    step, micro = 0, 0
+    run = _Run(config=config, task=task, out=out, accelerator=accelerator, data=data, model=model,
+               optimizer=optimizer, scheduler=scheduler, loader=loader, total_steps=total_steps,
+               micro_per_epoch=micro_per_epoch)
     if resume:
-        latest = latest_checkpoint(ckpt_root)
+        latest = latest_training_state(out / STATE_DIR)
         if latest is None:
-            logger.warning("--resume: no complete checkpoint in %s; starting from scratch", ckpt_root)
+            logger.warning("--resume: no complete checkpoint in %s; starting from scratch", out / STATE_DIR)
         else:
-            state = load_checkpoint(accelerator, latest)
-            step, micro = state["step"], state["micro_step"]
-            logger.info("resumed from %s (step %d)", latest, step)
-
-    main = accelerator.is_main_process
-    if main:
+            state = load_training_state(accelerator, latest)
+            run.step, run.micro = state["step"], state["micro_step"]
+            logger.info("resumed from %s (step %d)", latest, run.step)
+    if run.main:
         config.save(out / RUN_CONFIG_FILE)
-        (out / "data_specs.json").write_text(json.dumps([s.to_dict() for s in data.specs], indent=2))
-        csv_file, csv_writer = _metrics_writer(out / "metrics.csv", step if resume else None)
-        tb = _tensorboard(out)
-    val_sets = [_val_batches(data, config, i) for i in range(len(data.datasets))] if main else []
-    bar = tqdm(total=total_steps, initial=step, desc=task, unit="step", disable=not (main and progress),
-               dynamic_ncols=True)
-    model.train()
-    loss_value, window_samples, window_start = float("nan"), 0, time.perf_counter()
-    while step < total_steps:
-        epoch = micro // micro_per_epoch
-        loader.set_epoch(epoch)  # Accelerate's loader passes it on to the mixture sampler
-        data.sampler.set_epoch(epoch)
-        skip = micro % micro_per_epoch
-        epoch_loader = accelerator.skip_first_batches(loader, skip) if skip else loader
+        write_text_atomic(out / "data_specs.json", json.dumps([s.to_dict() for s in data.specs], indent=2))
+        run.val_sets = [_val_batches(data, config, i) for i in range(len(data.datasets))]
+    return run
+
+
+class _Logs:
+    """metrics.csv, TensorBoard (when installed) and the progress report of the main process."""
+
+    def __init__(self, run: _Run, resume: bool) -> None:
+        self.run, self.resume = run, resume
+
+    def __enter__(self) -> "_Logs":
+        run = self.run
+        self.csv_file = self.writer = self.tb = None
+        if run.main:
+            self.csv_file, self.writer = _metrics_writer(run.out / "metrics.csv", run.step if self.resume else None)
+            self.tb = _tensorboard(run.out)
+        return self
+
+    def bar(self, progress: bool) -> Any:
+        run = self.run
+        return progress_bar(total=run.total_steps, initial=run.step, desc=run.task, unit="step",
+                            enabled=run.main and progress)
+
+    def row(self, values: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        self.writer.writerow(values)
+        self.csv_file.flush()
+        if self.tb is not None:
+            self.tb.add_scalar("train/loss", values["loss"], values["step"])
+            if values["val_loss"] != "":
+                self.tb.add_scalar("val/loss", values["val_loss"], values["step"])
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.csv_file is not None:
+            self.csv_file.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
+    """Optimiser steps until `run.total_steps`: losses, validation at each epoch end, metrics rows,
+    progress and training-state checkpoints."""
+    config, accelerator, model = run.config, run.accelerator, run.model
+    bar = logs.bar(progress)
+    window_samples, window_start = 0, time.perf_counter()
+    while run.step < run.total_steps:
+        epoch = run.micro // run.micro_per_epoch
+        run.loader.set_epoch(epoch)  # Accelerate's loader passes it on to the mixture sampler
+        run.data.sampler.set_epoch(epoch)
+        skip = run.micro % run.micro_per_epoch
+        epoch_loader = accelerator.skip_first_batches(run.loader, skip) if skip else run.loader
         for batch in epoch_loader:
-            history = _history_length(config, step)
             with accelerator.accumulate(model):
-                loss = training_loss(model, batch, history, unroll=_unroll_steps(config, step))
+                loss = training_loss(model, batch, history_length(config, run.step),
+                                     unroll=unroll_steps(config, run.step))
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.grad_clip > 0:
                     accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            micro += 1
+                run.optimizer.step()
+                run.optimizer.zero_grad(set_to_none=True)
+            run.micro += 1
             window_samples += len(batch) * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
-            scheduler.step()
-            step += 1
-            loss_value = float(accelerator.reduce(loss.detach(), reduction="mean"))
+            run.scheduler.step()
+            run.step += 1
+            run.loss = float(accelerator.reduce(loss.detach(), reduction="mean"))
             elapsed = time.perf_counter() - window_start
             rate = window_samples / elapsed if elapsed > 0 else 0.0
             window_samples, window_start = 0, time.perf_counter()
-            lr = scheduler.get_last_lr()[0]
-            end_of_epoch = micro % micro_per_epoch == 0
+            lr = run.scheduler.get_last_lr()[0]
             val_loss = None
-            if end_of_epoch and main:
-                val_loss = _validate(accelerator, model, val_sets)
-                bar.write(f"epoch {micro // micro_per_epoch}: step {step}, train loss {loss_value:.4g}, "
-                          f"val loss {val_loss:.4g}")
-            if main:
-                row = dict(step=step, epoch=micro / micro_per_epoch, loss=loss_value, lr=lr,
-                           samples_per_s=rate, val_loss="" if val_loss is None else val_loss)
-                csv_writer.writerow(row)
-                csv_file.flush()
-                if tb is not None:
-                    tb.add_scalar("train/loss", loss_value, step)
-                    if val_loss is not None:
-                        tb.add_scalar("val/loss", val_loss, step)
-                bar.set_postfix(loss=f"{loss_value:.4g}", lr=f"{lr:.2e}", samples_s=f"{rate:.1f}")
+            if run.micro % run.micro_per_epoch == 0 and run.main:
+                val_loss = _validate(accelerator, model, run.val_sets)
+                bar.write(f"epoch {run.micro // run.micro_per_epoch}: step {run.step}, train loss "
+                          f"{run.loss:.4g}, val loss {val_loss:.4g}")
+            if run.main:
+                logs.row(dict(step=run.step, epoch=run.micro / run.micro_per_epoch, loss=run.loss, lr=lr,
+                              samples_per_s=rate, val_loss="" if val_loss is None else val_loss))
+                bar.set_postfix(loss=f"{run.loss:.4g}", lr=f"{lr:.2e}", samples_s=f"{rate:.1f}")
                 bar.update(1)
-            if step % config.checkpoint_every == 0 or step == total_steps:
-                save_checkpoint(accelerator, ckpt_root, step,
-                                {"step": step, "micro_step": micro, "total_steps": total_steps},
-                                config.keep_checkpoints)
-            if step >= total_steps:
+            if run.step % config.checkpoint_every == 0 or run.step == run.total_steps:
+                save_training_state(accelerator, run.out / STATE_DIR, run.step,
+                                    {"step": run.step, "micro_step": run.micro, "total_steps": run.total_steps},
+                                    config.keep_checkpoints)
+            if run.step >= run.total_steps:
                 break
     bar.close()
 
-    final = out / "final"
+
+def _finish(run: _Run, logs: _Logs) -> TrainResult:
+    """Validate per dataset and save the final model with its run record."""
+    final = run.out / "final"
     per_dataset: dict[str, dict[str, float]] = {}
-    accelerator.wait_for_everyone()
-    if main:
-        unwrapped = accelerator.unwrap_model(model)
-        for dataset, batches in zip(data.datasets, val_sets):
+    run.accelerator.wait_for_everyone()
+    if run.main:
+        unwrapped = run.accelerator.unwrap_model(run.model)
+        for dataset, batches in zip(run.data.datasets, run.val_sets):
             per_dataset[dataset.spec.name] = evaluate_batches(unwrapped, batches)
-        unwrapped.save_pretrained(final, metadata={
-            "train_config": config.to_dict(),
-            "data_specs": [s.to_dict() for s in data.specs],
-            "validation": per_dataset,
-            "steps": step,
-        })
-        csv_file.close()
-        if tb is not None:
-            tb.close()
-    accelerator.wait_for_everyone()
-    result = TrainResult(checkpoint=final, output_dir=out, steps=step, final_loss=loss_value,
-                         per_dataset=per_dataset, seconds=time.perf_counter() - start_time)
-    if main:
-        (out / "summary.json").write_text(json.dumps(
-            {"checkpoint": str(final), "steps": step, "final_loss": loss_value, "seconds": result.seconds,
-             "validation": per_dataset}, indent=2))
-    accelerator.end_training()
-    return result
-
-
-def _history_length(config: TrainConfig, step: int) -> Optional[int]:
-    """History length of the batch at `step`: 1 in curriculum stage 1, else the full history or,
-    with `min_history`, a length drawn from min_history..history (the same on every process)."""
-    if step < config.curriculum_steps:
-        return 1
-    if config.min_history is None or config.min_history == config.history:
-        return None
-    draw = random.Random(config.seed * 1_000_003 + step).randint(config.min_history, config.history)
-    return draw
-
-
-def _unroll_steps(config: TrainConfig, step: int) -> int:
-    """Autoregressive steps of the batch at `step`: drawn from 1..unroll (the same on every process
-    and on resume), so the model keeps its next-step accuracy while learning from its own rollouts."""
-    if config.unroll == 1:
-        return 1
-    return random.Random(config.seed * 1_000_033 + 7 * step + 1).randint(1, config.unroll)
+        record = RunRecord(history=run.config.history, task=run.task, split_seed=run.config.split_seed,
+                           steps=run.step, data_specs=[s.to_dict() for s in run.data.specs],
+                           train_config=run.config.to_dict(), validation=per_dataset)
+        unwrapped.save_pretrained(final, metadata=record.to_metadata())
+    run.accelerator.wait_for_everyone()
+    return TrainResult(checkpoint=final, output_dir=run.out, steps=run.step, final_loss=run.loss,
+                       per_dataset=per_dataset)
 
 
 def _validate(accelerator: Accelerator, model: torch.nn.Module, val_sets: list[list]) -> float:

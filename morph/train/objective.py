@@ -18,11 +18,12 @@ from typing import Iterable, Optional
 import torch
 from torch import nn
 
-from pde_data import Batch, NormStats, fit_normalization
+from pde_data import Batch
 
 from morph.model.morph import increment_scale
+from morph.predict import Forecast, nrmse, predict
 
-__all__ = ["evaluate_batches", "masked_mse", "nrmse", "predict", "training_loss"]
+__all__ = ["evaluate_batches", "masked_mse", "training_loss"]
 
 logger = logging.getLogger(__name__)
 
@@ -45,29 +46,19 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return sq.sum() / m.sum().clamp_min(1)
 
 
-def predict(model: nn.Module, batch: Batch, history: Optional[int] = None
-            ) -> tuple[torch.Tensor, NormStats, torch.Tensor]:
-    """Normalised prediction `(B, F, C, D, H, W)` from the last `history` frames,
-    the normalisation, and the normalised input `(B, t, F, C, D, H, W)`."""
+def _predict(model: nn.Module, batch: Batch, history: Optional[int] = None) -> Forecast:
+    """`morph.predict.predict` on the last `history` frames of the batch (all when None)."""
     x = batch.x if history is None else batch.x[:, -history:]
-    stats = fit_normalization(x, batch.mask, batch.dataset_std)
-    xn = stats.normalize(x)
-    # The decoder's output slots depend on C, so our models always see C = max_components.
-    components = x.shape[3]
-    limit = getattr(model, "module", model).config.max_components
-    if components < limit:
-        padded = torch.nn.functional.pad(xn, (0, 0, 0, 0, 0, 0, 0, limit - components))
-        return model(padded)[:, :, :components], stats, xn
-    return model(xn), stats, xn
+    return predict(model, x, batch.mask, batch.dataset_std)
 
 
-def _loss(model: nn.Module, batch: Batch, pred: torch.Tensor, stats: NormStats, xn: torch.Tensor
-          ) -> torch.Tensor:
+def _loss(model: nn.Module, batch: Batch, forecast: Forecast) -> torch.Tensor:
     config = getattr(model, "module", model).config  # unwrap DDP
     weight = None
+    xn = forecast.x_normalized
     if config.predict_delta and config.delta_scale and xn.shape[1] > 1:
         weight = increment_scale(xn).float().pow(-2)
-    return masked_mse(pred, stats.normalize(batch.y), batch.mask, weight)
+    return masked_mse(forecast.normalized, forecast.stats.normalize(batch.y), batch.mask, weight)
 
 
 def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None, unroll: int = 1) -> torch.Tensor:
@@ -84,26 +75,15 @@ def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None,
         x = batch.x if history is None else batch.x[:, -history:]
         with torch.no_grad():
             for _ in range(unroll - 1):
-                pred, stats, _ = predict(model, dataclasses.replace(batch, x=x))
-                x = torch.cat([x[:, 1:], stats.denormalize(pred.float()).to(x.dtype)[:, None]], dim=1)
+                frame = predict(model, x, batch.mask, batch.dataset_std).physical
+                x = torch.cat([x[:, 1:], frame.to(x.dtype)[:, None]], dim=1)
         if torch.isfinite(x).all():
             batch = dataclasses.replace(batch, x=x, y=batch.y_future[:, unroll - 1])
             history = None
         else:  # a rollout that blew up teaches nothing and would put NaN into the optimiser
             logger.warning("unrolled training: the %d-step rollout of a batch of %s diverged; training this "
                            "batch on the next step instead", unroll - 1, batch.dataset)
-    pred, stats, xn = predict(model, batch, history)
-    return _loss(model, batch, pred, stats, xn)
-
-
-def nrmse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    """Relative L2 error per sample and field: `||pred - y|| / ||y||` over real components
-    and space. pred, target (B, F, C, D, H, W) -> (B, F); NaN for fields with no real component."""
-    m = _expand(mask, pred).to(torch.float64)
-    err = (((pred.double() - target.double()) ** 2) * m).sum(dim=(2, 3, 4, 5))
-    ref = ((target.double() ** 2) * m).sum(dim=(2, 3, 4, 5))
-    out = (err / ref.clamp_min(eps)).sqrt()
-    return torch.where(mask.any(-1), out, torch.full_like(out, float("nan")))
+    return _loss(model, batch, _predict(model, batch, history))
 
 
 @torch.no_grad()
@@ -117,10 +97,10 @@ def evaluate_batches(model: nn.Module, batches: Iterable[Batch], history: Option
     loss_sum, n_batches, model_err, persist_err = 0.0, 0, [], []
     for batch in batches:
         batch = batch.to(device)
-        pred_n, stats, xn = predict(model, batch, history)
-        loss_sum += float(_loss(model, batch, pred_n, stats, xn))
+        forecast = _predict(model, batch, history)
+        loss_sum += float(_loss(model, batch, forecast))
         n_batches += 1
-        pred = stats.denormalize(pred_n.float())
+        pred = forecast.physical
         model_err.append(nrmse(pred, batch.y, batch.mask))
         persist_err.append(nrmse(batch.x[:, -1], batch.y, batch.mask))
     model.train(was_training)

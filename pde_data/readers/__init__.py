@@ -7,31 +7,14 @@ the path (by extension and content) and opens it lazily as a `PDEDataset`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
+from pde_data import store as _store
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
+from pde_data.readers.registry import READERS, Reader, register
 
-__all__ = ["READERS", "Reader", "open", "register"]
-
-
-@dataclass(frozen=True)
-class Reader:
-    """A storage format: `sniff(path) -> bool` and `open(path, **options) -> PDEDataset`."""
-
-    name: str
-    description: str
-    sniff: Callable[[str], bool]
-    open: Callable[..., PDEDataset]
-
-
-READERS: dict[str, Reader] = {}
-
-
-def register(reader: Reader) -> Reader:
-    READERS[reader.name] = reader
-    return reader
+__all__ = ["READERS", "Reader", "convert", "open", "register"]
 
 
 def _is_url(path: str) -> bool:
@@ -64,10 +47,16 @@ def open(path: str | os.PathLike | Any, format: str = "auto", **options: Any) ->
     return READERS[format].open(path, **options)
 
 
+def convert(src: str | os.PathLike | PDEDataset, out: str | os.PathLike, format: str = "auto",
+            overwrite: bool = False, progress: bool = True, **options: Any) -> PDEDataset:
+    """Open `src` (a path in any supported format, or a `PDEDataset`) and write it as a canonical
+    store at `out` (`pde_data.store.write_store`, atomically). Returns the opened store."""
+    dataset = src if isinstance(src, PDEDataset) else open(src, format=format, **options)
+    return _store.write_store(dataset, out, overwrite=overwrite, progress=progress)
+
+
 # Auto-detection tries the readers in this order: the canonical store first,
 # then each format module (each registers itself on import).
-from pde_data import store as _store  # noqa: E402
-
 register(Reader("store", "canonical morph-pde zarr v3 store (pde_data.convert)",
                 _store.is_store, _store.open_store))
 

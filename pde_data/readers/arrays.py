@@ -38,7 +38,7 @@ import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
-from pde_data.readers import Reader, register
+from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import AxisView, check_first_frame, field_groups
 from pde_data.spec import DatasetSpec, FieldSpec
 

@@ -37,7 +37,7 @@ import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
-from pde_data.readers import Reader, register
+from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import check_first_frame, json_attrs, spacing_of, uniform_step
 from pde_data.spec import DatasetSpec, FieldSpec
 

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
-from pde_data.readers import Reader, register
+from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import check_first_frame, is_hdf5, open_h5, spacing_of, uniform_step
 from pde_data.spec import DatasetSpec, FieldSpec
 

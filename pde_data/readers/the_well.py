@@ -30,7 +30,7 @@ import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
-from pde_data.readers import Reader, register
+from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import (ConcatN, as_str, check_first_frame, is_hdf5, json_attrs, open_h5,
                                       spacing_of, str_list, uniform_step)
 from pde_data.spec import BOUNDARY_CONDITIONS, DatasetSpec, FieldSpec

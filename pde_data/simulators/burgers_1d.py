@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from pde_data.dataset import PDEDataset
-from pde_data.simulators import Simulator, register
+from pde_data.simulators.registry import Simulator, register
 from pde_data.simulators._common import (
     build_dataset, check_arguments, dealias_mask, frame_progress, integrating_factor_rk4_step,
     smooth_random_field, substep_count, wavenumbers,

@@ -29,7 +29,7 @@ import numpy as np
 
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
-from pde_data.simulators import Simulator, register
+from pde_data.simulators.registry import Simulator, register
 from pde_data.simulators._common import (
     build_dataset, check_arguments, frame_progress, hll_flux, muscl_faces,
 )

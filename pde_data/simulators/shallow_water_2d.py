@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from pde_data.dataset import PDEDataset
-from pde_data.simulators import Simulator, register
+from pde_data.simulators.registry import Simulator, register
 from pde_data.simulators._common import (
     build_dataset, check_arguments, frame_progress, hll_flux, muscl_faces, smooth_random_field,
 )

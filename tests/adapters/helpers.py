@@ -7,13 +7,11 @@ import torch
 import pde_data
 from morph import MORPH, MorphConfig
 from tests.conftest import make_dataset
-
-TINY = dict(dim=32, heads=2, depth=1, mlp_dim=48, heads_xa=2, patch_size=4, max_patches=64, max_ar=2,
-            dropout=0.0, emb_dropout=0.0, predict_delta=True)
-
+from tests.conftest import tiny_config as shared_tiny_config
 
 def tiny_config(**changes) -> MorphConfig:
-    return MorphConfig(**{**TINY, **changes})
+    """The shared tiny MORPH with history up to 2, predicting increments."""
+    return shared_tiny_config(**{"max_ar": 2, "predict_delta": True, **changes})
 
 
 def save_base(path: Path, seed: int = 0, **changes) -> Path:

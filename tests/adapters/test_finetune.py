@@ -15,8 +15,9 @@ from morph import MORPH
 from morph.cli import main
 from morph.train import ConfigError
 from tests.adapters.helpers import save_base, save_dataset
+from tests.conftest import TINY_MODEL
 
-TINY_MODEL = dict(preset="Ti", dim=32, heads=2, depth=1, mlp_dim=48, heads_xa=2, patch_size=4, max_ar=2)
+TINY = {"preset": "Ti", **TINY_MODEL, "max_ar": 2}
 
 
 def run_cli(*args: str) -> None:
@@ -99,16 +100,15 @@ def test_resume_continues_a_finetune_with_the_same_losses(tmp_path, base, caplog
                                                           batch_size=2))
     first = finetune(config, progress=False)
     straight = losses(first.output_dir)
-    # As if killed after step 3: the step 6 checkpoint, the final model and the test figures are gone.
+    # As if killed after step 3: the step 6 checkpoint and the final model are gone.
     shutil.rmtree(first.output_dir / "checkpoints" / "step_00000006")
     shutil.rmtree(first.output_dir / "final")
-    (first.output_dir / "test_metrics.json").unlink()
     with caplog.at_level(logging.INFO, logger="morph.train.loop"):
         resumed = finetune(config, resume=True, progress=False)
     assert "(step 3)" in caplog.text
     assert losses(resumed.output_dir) == pytest.approx(straight, rel=1e-5)
     assert adapters.has_lora(adapters.load_adapter(resumed.output_dir / "final"))
-    assert resumed.test.keys() == first.test.keys()
+    assert (resumed.label, resumed.history, resumed.horizon) == (first.label, first.history, first.horizon)
 
     other = FinetuneConfig(**{**config.to_dict(), "level": 1})
     with pytest.raises(ConfigError, match="other settings \\(level: 2 -> 1\\)"):
@@ -118,7 +118,7 @@ def test_resume_continues_a_finetune_with_the_same_losses(tmp_path, base, caplog
 @pytest.mark.parametrize("fields, extra, message", [
     ((("a", 1), ("b", 1), ("c", 1), ("d", 1)), [], "4 fields .* at most max_fields = 3"),
     ((("stress", 4),), [], "'stress' has 4 components .* at most max_components = 3"),
-    ((("p", 1),), ["--history", "3"], "history 3 exceeds max_ar = 2"),
+    ((("p", 1),), ["--history", "3"], r"history 3 is outside 1..2 \(max_ar = 2"),
     ((("p", 1),), ["--n-traj", "9"], "--n-traj 9: the training split .* has only 4"),
     ((("p", 1),), ["--horizon", "9"], "--horizon 9: trajectories of 7 frames"),
 ])
@@ -156,7 +156,7 @@ def test_n_traj_keeps_the_first_trajectories_of_the_training_split_only(tmp_path
     from pde_data import split_trajectories
 
     data = save_dataset(tmp_path / "new.zarr", n=10)
-    config = TrainConfig(datasets=[dict(source=str(data), max_train_traj=3)], model=dict(TINY_MODEL), history=2,
+    config = TrainConfig(datasets=[dict(source=str(data), max_train_traj=3)], model=dict(TINY), history=2,
                          steps=1, cache_dir=str(tmp_path / "cache"))
     run = build_data(config, config.morph_config())
     splits = split_trajectories(10, seed=config.split_seed)
@@ -176,3 +176,22 @@ def test_a_config_file_with_command_line_overrides(tmp_path, base, capsys):
     assert (saved["steps"], saved["batch_size"], saved["warmup_steps"], saved["history"]) == (2, 2, 0, 2)
     assert json.loads((tmp_path / "ft" / "finetune.json").read_text())["level"] == 3
     assert "fine-tuned (level 3)" in capsys.readouterr().out
+
+
+def test_a_finetune_redirected_to_a_file_logs_progress_lines_not_bar_frames(tmp_path, base):
+    import subprocess
+    import sys
+
+    data = save_dataset(tmp_path / "new.zarr", n=8)
+    log = tmp_path / "finetune.log"
+    with log.open("w") as f:
+        subprocess.run([sys.executable, "-m", "morph", "finetune", "--checkpoint", str(base), "--data", str(data),
+                        "--level", "1", "--rank", "2", "--steps", "60", "--batch-size", "2", "--horizon", "2",
+                        "--out", str(tmp_path / "ft")], stdout=f, stderr=subprocess.STDOUT, check=True,
+                       cwd=tmp_path, timeout=300)
+    text = log.read_text()
+    assert "\r" not in text  # no bar frames
+    progress = [line for line in text.splitlines() if "pde_data.progress: finetune:" in line]
+    assert progress and "finetune: 60/60 step (100%)" in progress[-1]
+    assert len(progress) <= 21 and len(text) < 20_000
+    assert "fine-tuned (level 1)" in text

@@ -5,13 +5,13 @@ import json
 import pytest
 import torch
 
-from morph import checkpoint
+import morph.checkpoint.files
+import morph.checkpoint.full
 from morph.checkpoint import CheckpointError
-from morph.config import MorphConfig
 from morph.model import MORPH
+from tests.conftest import tiny_config
 
-TINY = MorphConfig(dim=32, heads=2, depth=1, mlp_dim=48, heads_xa=4, patch_size=4, max_patches=64,
-                   max_ar=2, dropout=0.0, emb_dropout=0.0)
+TINY = tiny_config(max_ar=2)
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_an_interrupted_save_leaves_the_previous_checkpoint_intact(tmp_path, mod
     def fail(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(checkpoint, "save_file", fail)
+    monkeypatch.setattr(morph.checkpoint.full, "save_file", fail)
     with pytest.raises(KeyboardInterrupt):
         model.save_pretrained(tmp_path / "ckpt")
     assert (tmp_path / "ckpt" / "model.safetensors").read_bytes() == before
@@ -100,7 +100,7 @@ def test_a_missing_directory_is_refused_with_the_fix(tmp_path):
 
 
 def test_starter_names_the_packaged_weights(tmp_path, model, monkeypatch):
-    monkeypatch.setattr(checkpoint, "PACKAGED_WEIGHTS", tmp_path / "weights")
+    monkeypatch.setattr(morph.checkpoint.files, "PACKAGED_WEIGHTS", tmp_path / "weights")
     with pytest.raises(CheckpointError, match="'starter' model is not shipped .* yet"):
         MORPH.from_pretrained("starter")
     model.save_pretrained(tmp_path / "weights" / "starter")

@@ -9,19 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 import torch.nn.functional as F
 
-from morph.config import MorphConfig
 from morph.model import MORPH
 from morph.model.axial import AxialAttention
-
-TINY = dict(dim=32, heads=2, depth=2, mlp_dim=48, heads_xa=4, patch_size=4, max_patches=64,
-            max_ar=3, dropout=0.0, emb_dropout=0.0)
+from tests.conftest import tiny_model as make_tiny_model
 # (D, H, W) per number of spatial dims; sizes that cannot be confused, not multiples of 4.
 GRIDS = {1: (1, 1, 13), 2: (1, 6, 10), 3: (5, 6, 7)}
 
 
 def tiny_model(seed: int = 0, **overrides) -> MORPH:
-    torch.manual_seed(seed)
-    return MORPH(MorphConfig(**{**TINY, **overrides})).eval()
+    """Two blocks and four cross-attention heads: every path of the encoder is exercised."""
+    return make_tiny_model(seed, **{"depth": 2, "heads_xa": 4, **overrides})
 
 
 def history(b=2, t=2, f=2, c=3, grid=(5, 6, 7), seed=1) -> torch.Tensor:
@@ -89,9 +86,9 @@ def test_forward_is_deterministic_for_a_seed():
 
 
 @pytest.mark.parametrize("shape, message", [
-    ((2, 4, 2, 3, 1, 1, 8), r"t \(history length\) = 4 is outside 1..3"),
-    ((2, 1, 4, 3, 1, 1, 8), r"F \(fields\) = 4 is outside 1..3"),
-    ((2, 1, 2, 4, 1, 1, 8), r"C \(components\) = 4 is outside 1..3"),
+    ((2, 4, 2, 3, 1, 1, 8), r"history 4 is outside 1..3 \(max_ar = 3"),
+    ((2, 1, 4, 3, 1, 1, 8), r"4 fields but the model takes at most max_fields = 3"),
+    ((2, 1, 2, 4, 1, 1, 8), r"4 components but the model takes at most max_components = 3"),
     ((2, 1, 2, 3, 1, 36, 32), "makes 72 patches .* more than max_patches = 64"),
     ((2, 1, 2, 3, 8, 8), r"must be \(B, t, F, C, D, H, W\) \(7 dims\), got \(2, 1, 2, 3, 8, 8\)"),
 ])

@@ -3,11 +3,10 @@
 import pytest
 import torch
 
-from morph.config import MorphConfig
 from morph.model import MORPH
+from tests.conftest import tiny_config
 
-TINY = dict(dim=32, heads=2, depth=2, mlp_dim=48, heads_xa=4, patch_size=4, max_patches=64,
-            max_ar=3, dropout=0.0, emb_dropout=0.0)
+TINY = dict(depth=2, heads_xa=4)  # every path of the encoder
 
 
 def gradients(model: MORPH, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -18,7 +17,7 @@ def gradients(model: MORPH, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def test_every_parameter_gets_a_gradient_with_history_on_a_3d_grid():
     torch.manual_seed(0)
-    model = MORPH(MorphConfig(**TINY))
+    model = MORPH(tiny_config(**TINY))
     x = torch.randn(2, 3, 3, 3, 5, 6, 7)  # t > 1 (time attention), 2 patches on D, H, W
     for name, grad in gradients(model, x).items():
         assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0, name
@@ -27,7 +26,7 @@ def test_every_parameter_gets_a_gradient_with_history_on_a_3d_grid():
 @pytest.mark.parametrize("grid, unused_axes", [((1, 6, 10), ["depth"]), ((1, 1, 13), ["depth", "height"])])
 def test_axes_of_length_one_train_only_their_value_and_output_projections(grid, unused_axes):
     torch.manual_seed(0)
-    model = MORPH(MorphConfig(**TINY))
+    model = MORPH(tiny_config(**TINY))
     grads = gradients(model, torch.randn(2, 1, 2, 3, *grid))
     for block in range(2):
         prefix = f"encoder.blocks.{block}.attention"
@@ -42,9 +41,9 @@ def test_axes_of_length_one_train_only_their_value_and_output_projections(grid, 
 def test_activation_checkpointing_gives_the_same_gradients():
     x = torch.randn(2, 2, 2, 3, 5, 6, 7)
     torch.manual_seed(0)
-    plain = MORPH(MorphConfig(**TINY))
+    plain = MORPH(tiny_config(**TINY))
     torch.manual_seed(0)
-    recomputed = MORPH(MorphConfig(**TINY, activation_checkpointing=True))
+    recomputed = MORPH(tiny_config(**TINY, activation_checkpointing=True))
     expected, actual = gradients(plain, x), gradients(recomputed, x)
     for name, grad in expected.items():
         if grad is None:
@@ -55,7 +54,7 @@ def test_activation_checkpointing_gives_the_same_gradients():
 
 def test_dropout_acts_in_training_mode_only():
     torch.manual_seed(0)
-    model = MORPH(MorphConfig(**{**TINY, "dropout": 0.3, "emb_dropout": 0.3}))
+    model = MORPH(tiny_config(**TINY, dropout=0.3, emb_dropout=0.3))
     x = torch.randn(1, 2, 2, 3, 1, 6, 10)
     model.train()
     assert not torch.equal(model(x), model(x))

@@ -8,7 +8,7 @@ import torch
 from morph.checkpoint import CheckpointError
 from morph.config import MorphConfig
 from morph.model import MORPH
-from morph.official import _config_for, import_official, official_to_morph_state
+from morph.checkpoint.official import official_config, import_official, official_to_morph_state
 from padded_reference import ReferenceSizes, official_shapes, random_official_state, reference_forward
 
 SMALL = ReferenceSizes(dim=32, heads=2, depth=2, mlp_dim=48, heads_xa=4, max_patches=64, max_ar=3)
@@ -95,9 +95,9 @@ def test_import_writes_a_checkpoint_that_loads_back(tmp_path):
 
 def test_size_presets_read_history_length_and_position_mode_from_the_file():
     table = lambda ar: {"pos_encoding.pos_embedding": torch.empty(1, ar, 4096, 1024, device="meta")}  # noqa: E731
-    assert (_config_for("L", table(16), {}).pos_mode, _config_for("L", table(16), {}).max_ar) == ("bilinear", 16)
-    assert _config_for("L", table(1), {}).pos_mode == "slice"
-    assert _config_for("Ti", table(4), {}).max_ar == 4
+    assert (official_config("L", table(16), {}).pos_mode, official_config("L", table(16), {}).max_ar) == ("bilinear", 16)
+    assert official_config("L", table(1), {}).pos_mode == "slice"
+    assert official_config("Ti", table(4), {}).max_ar == 4
 
 
 def test_a_file_of_another_size_is_refused_naming_the_tensors(tmp_path):

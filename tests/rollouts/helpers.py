@@ -3,19 +3,14 @@
 import torch
 from torch import nn
 
-from morph import MORPH, MorphConfig
-
-
-def tiny_config(**overrides) -> MorphConfig:
-    values = dict(dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2, max_ar=3, patch_size=4,
-                  dropout=0.0, emb_dropout=0.0, predict_delta=True)
-    values.update(overrides)
-    return MorphConfig.from_preset("Ti", **values)
+from morph import MORPH
+from tests.conftest import tiny_config
+from tests.conftest import tiny_model as shared_tiny_model
 
 
 def tiny_model(seed: int = 0, **overrides) -> MORPH:
-    torch.manual_seed(seed)
-    return MORPH(tiny_config(**overrides)).eval()
+    """The shared tiny MORPH, predicting increments (as the default pretraining does)."""
+    return shared_tiny_model(seed, **{"predict_delta": True, **overrides})
 
 
 def persistence_model(**overrides) -> MORPH:

@@ -35,7 +35,11 @@ def test_morph_rollout_writes_truth_prediction_and_a_plot(tmp_path, checkpoint, 
     assert ds.attrs["trajectory"] == 2 and ds.attrs["history"] == 2
     ds.close()
     assert plot.read_bytes().startswith(b"GIF8")
-    assert "nRMSE step 1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "nRMSE step 1" in printed and "teacher forcing" not in printed
+    main(["rollout", "--checkpoint", checkpoint, "--data", store, "--steps", "3", "--out", str(out),
+          "--teacher-forcing"])
+    assert "(teacher forcing: each step a one-step forecast from true frames)" in capsys.readouterr().out
 
 
 def test_morph_evaluate_prints_a_table_and_writes_json(tmp_path, checkpoint, store, capsys):
@@ -53,7 +57,7 @@ def test_morph_evaluate_prints_a_table_and_writes_json(tmp_path, checkpoint, sto
 @pytest.mark.parametrize("args, message", [
     (["--checkpoint", "{tmp}/nothing"], "No checkpoint directory"),
     (["--data", "{tmp}/missing.zarr"], "no such file"),
-    (["--history", "3"], "the model takes 1..2 frames"),
+    (["--history", "3"], "history 3 is outside 1..2 (max_ar = 2 of the model)"),
     (["--steps", "9"], "{store}: trajectories have 7 frames; --start 0 + --history 2 + --steps 9 does not fit"),
     (["--traj", "7"], "--traj 7 out of range"),
 ])

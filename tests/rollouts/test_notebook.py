@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from morph.checkpoint import CONFIG_FILE, PACKAGED_WEIGHTS
+from morph.checkpoint.files import CONFIG_FILE, PACKAGED_WEIGHTS
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "zero_shot_rollout.ipynb"
 

@@ -3,7 +3,9 @@ import torch
 
 from morph import MORPH, MorphConfig
 from morph.model.morph import increment_scale
-from morph.train.objective import masked_mse, nrmse
+from morph.predict import nrmse
+from morph.train.objective import masked_mse
+from tests.conftest import tiny_config
 
 
 def test_increment_scale_is_the_rms_step_of_the_history_per_field():
@@ -25,8 +27,7 @@ def test_increment_scale_is_one_for_a_single_frame_and_floored_for_a_frozen_hist
 
 
 def test_delta_scale_multiplies_the_predicted_increment():
-    config = MorphConfig.from_preset("Ti", dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2, max_ar=3,
-                                     dropout=0.0, emb_dropout=0.0, predict_delta=True, delta_scale=True)
+    config = tiny_config(predict_delta=True, delta_scale=True)
     scaled = MORPH(config).eval()
     plain = MORPH(MorphConfig.from_dict({**config.to_dict(), "delta_scale": False})).eval()
     plain.load_state_dict(scaled.state_dict())
@@ -62,18 +63,17 @@ def test_nrmse_is_relative_l2_per_sample_and_field_over_real_entries():
 
 def test_predict_pads_components_to_the_model_limit_like_training_does():
     import pde_data
-    from morph.train.objective import predict
+    from morph.predict import predict
 
-    config = MorphConfig.from_preset("Ti", dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2, max_ar=2,
-                                     dropout=0.0, emb_dropout=0.0, predict_delta=True)
+    config = tiny_config(max_ar=2, predict_delta=True)
     model = MORPH(config).eval()
     ds = pde_data.generate("burgers_1d", n_traj=1, steps=4, resolution=16)
     win = pde_data.WindowDataset(ds, history=2, split="all")
     narrow = pde_data.collate([win[0]])  # C = 1
     wide = pde_data.collate([win[0]], n_components=3)  # C = 3, as in training
     with torch.no_grad():
-        out_narrow, _, _ = predict(model, narrow)
-        out_wide, _, _ = predict(model, wide)
+        out_narrow = predict(model, narrow.x, narrow.mask, narrow.dataset_std).normalized
+        out_wide = predict(model, wide.x, wide.mask, wide.dataset_std).normalized
     assert out_narrow.shape[2] == 1
     torch.testing.assert_close(out_narrow, out_wide[:, :, :1])
 
@@ -82,8 +82,7 @@ def _unroll_setup():
     import pde_data
 
     torch.manual_seed(0)
-    config = MorphConfig.from_preset("Ti", dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2, max_ar=2,
-                                     dropout=0.0, emb_dropout=0.0, predict_delta=True)
+    config = tiny_config(max_ar=2, predict_delta=True)
     model = MORPH(config).train()
     data = pde_data.generate("burgers_1d", n_traj=3, steps=8, resolution=32, seed=1)
     windows = pde_data.WindowDataset(data, history=2, horizon=3, split="all")

@@ -12,17 +12,17 @@ import torch
 import yaml
 
 from morph.train import ConfigError, TrainConfig, train
-from morph.train.checkpoints import latest_checkpoint
+from morph.train.state import latest_training_state
+from tests.conftest import TINY_MODEL
 
-TINY_MODEL = dict(preset="Ti", dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2, max_ar=2, predict_delta=True,
-                  dropout=0.1, emb_dropout=0.0)
+TINY = {"preset": "Ti", **TINY_MODEL, "max_ar": 2, "predict_delta": True, "dropout": 0.1}
 
 
 def tiny_config(tmp_path: Path, **kw) -> dict:
     cfg = dict(
         datasets=[dict(source="burgers_1d", n_traj=6, steps=8, resolution=32),
                   dict(source="shallow_water_2d", n_traj=6, steps=8, resolution=16, weight=2.0)],
-        model=TINY_MODEL, history=2, batch_size=4, steps=12, epochs=None, checkpoint_every=4,
+        model=TINY, history=2, batch_size=4, steps=12, epochs=None, checkpoint_every=4,
         keep_checkpoints=10, warmup_steps=2, output_dir=str(tmp_path / "run"),
         cache_dir=str(tmp_path / "cache"), val_windows=8,
     )
@@ -67,7 +67,7 @@ def test_tiny_pretrain_through_the_cli_writes_a_reproducible_run(tmp_path):
     # checkpoints are as readable as the umask allows (safetensors alone would write 0600)
     umask = os.umask(0)
     os.umask(umask)
-    for path in [run / "final", *(run / "final").iterdir(), *latest_checkpoint(run / "checkpoints").iterdir()]:
+    for path in [run / "final", *(run / "final").iterdir(), *latest_training_state(run / "checkpoints").iterdir()]:
         assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~umask, path
 
 
@@ -75,7 +75,7 @@ def test_training_reduces_the_loss_below_persistence_on_a_simple_mix(tmp_path):
     cfg = TrainConfig.from_dict(tiny_config(
         tmp_path, datasets=[dict(source="burgers_1d", n_traj=16, steps=20, resolution=64)],
         steps=300, lr=2e-3, warmup_steps=10, batch_size=8, checkpoint_every=1000,
-        model={**TINY_MODEL, "dim": 48, "dropout": 0.0, "patch_size": 4}))
+        model={**TINY, "dim": 48, "dropout": 0.0}))
     result = train(cfg, progress=False)
     losses = read_losses(tmp_path / "run")
     first = sum(losses[s] for s in range(1, 11)) / 10
@@ -99,11 +99,11 @@ def test_resume_after_sigkill_reaches_the_same_losses(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "morph", "pretrain", "--config", str(killed), "--quiet"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while latest_checkpoint(tmp_path / "b" / "checkpoints") is None and time.time() < deadline:
+    while latest_training_state(tmp_path / "b" / "checkpoints") is None and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = latest_checkpoint(tmp_path / "b" / "checkpoints")
+    killed_at = latest_training_state(tmp_path / "b" / "checkpoints")
     assert killed_at is not None and not (tmp_path / "b" / "final").exists(), "the run finished before the kill"
 
     # a setting the run was not trained with is refused by name, before anything is touched
@@ -125,7 +125,7 @@ def test_a_half_written_checkpoint_is_never_the_latest(tmp_path):
     (root / "step_00000010" / "trainer_state.json").write_text("{}")
     (root / ".tmp-step_00000020").mkdir()
     (root / "step_00000030").mkdir()  # no trainer_state.json: incomplete
-    assert latest_checkpoint(root).name == "step_00000010"
+    assert latest_training_state(root).name == "step_00000010"
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPU cores")
@@ -142,7 +142,7 @@ def test_two_process_accelerate_launch_trains_on_separate_shards(tmp_path):
     run = tmp_path / "run"
     assert (run / "final" / "model.safetensors").is_file()
     assert sorted(read_losses(run)) == list(range(1, 7))
-    ckpt = latest_checkpoint(run / "checkpoints")
+    ckpt = latest_training_state(run / "checkpoints")
     assert {p.name for p in ckpt.glob("rng_state_*.pt")} == {"rng_state_0.pt", "rng_state_1.pt"}
 
 
@@ -161,11 +161,17 @@ def test_bad_configs_are_refused_with_the_key_named(tmp_path, change, message):
         train(TrainConfig.from_dict(tiny_config(tmp_path, **change)), progress=False)
 
 
-def test_datasets_that_do_not_fit_the_model_are_refused(tmp_path):
-    cfg = tiny_config(tmp_path, datasets=[dict(source="advection_diffusion_3d", n_traj=3, steps=4, resolution=8)],
-                      model={**TINY_MODEL, "max_components": 2})
-    with pytest.raises(ConfigError, match="max_components=2"):
+@pytest.mark.parametrize("source, resolution, limit, message", [
+    ("advection_diffusion_3d", 8, {"max_components": 2}, "at most max_components = 2"),
+    ("shallow_water_2d", 16, {"max_patches": 8}, r"grid \(16, 16\) makes 16 patches .* max_patches = 8"),
+])
+def test_datasets_that_do_not_fit_the_model_are_refused_before_training(tmp_path, source, resolution, limit,
+                                                                         message):
+    cfg = tiny_config(tmp_path, datasets=[dict(source=source, n_traj=3, steps=4, resolution=resolution)],
+                      model={**TINY, **limit})
+    with pytest.raises(ConfigError, match=message):
         train(TrainConfig.from_dict(cfg), progress=False)
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_an_output_dir_that_cannot_be_created_is_a_clear_error(tmp_path):
@@ -175,19 +181,33 @@ def test_an_output_dir_that_cannot_be_created_is_a_clear_error(tmp_path):
         train(TrainConfig.from_dict(tiny_config(tmp_path, output_dir=str(blocker / "run"))), progress=False)
 
 
-def test_rollout_training_unrolls_and_logs_like_any_run(tmp_path):
-    cfg = TrainConfig.from_dict(tiny_config(tmp_path, steps=4, unroll=3, checkpoint_every=100))
-    result = train(cfg, progress=False)
-    assert sorted(read_losses(tmp_path / "run")) == [1, 2, 3, 4]
-    assert all(v == v for v in read_losses(tmp_path / "run").values())  # finite, not NaN
+def test_rollout_training_trains_on_the_drawn_step_and_logs_like_any_run(tmp_path, monkeypatch):
+    import morph.train.loop
+    import morph.train.schedule
+
+    cfg = tiny_config(tmp_path, steps=6, unroll=3, checkpoint_every=100)
+    draws = [morph.train.schedule.unroll_steps(TrainConfig.from_dict(cfg), step) for step in range(6)]
+    assert draws[0] == 1 and max(draws) > 1  # the seed draws both kinds of step, next-step first
+    result = train(TrainConfig.from_dict(cfg), progress=False)
+    unrolled = read_losses(tmp_path / "run")
+    assert sorted(unrolled) == [1, 2, 3, 4, 5, 6] and all(v == v for v in unrolled.values())  # not NaN
     assert set(result.per_dataset) == {"burgers_1d", "shallow_water_2d"}
+    # The same run with the draw ignored (every step next-step): the same losses up to the first
+    # drawn n > 1, another loss there.
+    monkeypatch.setattr(morph.train.loop, "unroll_steps", lambda config, step: 1)
+    train(TrainConfig.from_dict({**cfg, "output_dir": str(tmp_path / "ignored")}), progress=False)
+    ignored = read_losses(tmp_path / "ignored")
+    first = draws.index(next(n for n in draws if n > 1)) + 1  # the step (1-based) of the first unroll
+    for step in range(1, first):
+        assert unrolled[step] == pytest.approx(ignored[step], rel=1e-6)
+    assert unrolled[first] != pytest.approx(ignored[first], rel=1e-3)
 
 
 def test_unroll_lengths_are_drawn_from_one_to_n_the_same_on_every_run(tmp_path):
-    from morph.train.loop import _unroll_steps
+    from morph.train.schedule import unroll_steps
 
     cfg = TrainConfig.from_dict(tiny_config(tmp_path, unroll=3))
-    draws = [_unroll_steps(cfg, step) for step in range(300)]
-    assert draws == [_unroll_steps(cfg, step) for step in range(300)]
+    draws = [unroll_steps(cfg, step) for step in range(300)]
+    assert draws == [unroll_steps(cfg, step) for step in range(300)]
     assert set(draws) == {1, 2, 3} and min(draws.count(n) for n in (1, 2, 3)) > 60
-    assert {_unroll_steps(TrainConfig.from_dict(tiny_config(tmp_path)), step) for step in range(20)} == {1}
+    assert {unroll_steps(TrainConfig.from_dict(tiny_config(tmp_path)), step) for step in range(20)} == {1}

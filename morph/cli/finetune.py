@@ -1,16 +1,19 @@
-"""`morph finetune`: the command function; morph/cli.py registers it on the `morph` app."""
+"""`morph finetune`: `adapters.finetune`, then the test table of `rollouts.compare`."""
 
 from __future__ import annotations
 
-import logging
+import json
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
+from morph.cli.options import merge_flags, parse_options
+
 __all__ = ["finetune_command"]
 
-logger = logging.getLogger("morph")
+#: What the closing evaluation writes into the fine-tune's output directory.
+TEST_FILE = "test_metrics.json"
 
 
 def finetune_command(
@@ -39,33 +42,41 @@ def finetune_command(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of FinetuneConfig keys"),
     resume: bool = typer.Option(False, "--resume", help="continue the fine-tune in --out from its latest "
                                 "complete checkpoint, with its own settings"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
 ) -> None:
     """Fine-tune a pretrained MORPH on a new PDE (LoRA or full); ends with a test table."""
-    from adapters.finetune import FinetuneConfig, finetune
-    from morph.cli import _parse_options
+    import torch
 
-    train = {k: v for k, v in dict(steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed).items()
-             if v is not None}
-    if epochs is not None and steps is None:
-        train["steps"] = None  # --epochs replaces steps of a config file
-    overrides = dict(checkpoint=checkpoint, data=data, level=level, rank=rank, alpha=alpha, n_traj=n_traj,
-                     history=history, horizon=horizon, output_dir=out, format=format,
-                     from_scratch=from_scratch or None, options=_parse_options(option) if option else None)
-    saved = (FinetuneConfig.from_run(out or FinetuneConfig.output_dir, train=dict(train), **overrides)
-             if resume and config is None else None)
+    from adapters.finetune import FinetuneConfig, finetune, is_main_process
+    from morph.checkpoint import load_pretrained
+    from morph.train.config import check_config_keys, read_config_file
+    from pde_data.files import write_text_atomic
+    from rollouts import compare
+
+    flags = dict(checkpoint=checkpoint, data=data, level=level, rank=rank, alpha=alpha, n_traj=n_traj,
+                 history=history, horizon=horizon, output_dir=out, format=format,
+                 from_scratch=from_scratch or None, options=parse_options(option) if option else None,
+                 train=dict(steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
+    saved = FinetuneConfig.from_run(out or FinetuneConfig.output_dir) if resume and config is None else None
     if config is not None:
-        finetune_config = FinetuneConfig.from_file(config, train=train, **overrides)
+        base = read_config_file(config)
+        check_config_keys(base, FinetuneConfig, str(config))
     elif saved is not None:  # --resume alone continues the fine-tune as it was started
-        finetune_config = saved
+        base = saved.to_dict()
     else:
-        finetune_config = FinetuneConfig.from_dict({**{k: v for k, v in overrides.items() if v is not None},
-                                                    "train": train})
+        base = {}
+    finetune_config = FinetuneConfig.from_dict(merge_flags(base, flags))
     result = finetune(finetune_config, resume=resume, progress=not quiet)
-    if not result.test:
-        return  # not the main process
+    if not is_main_process():
+        return
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    models = {result.label: load_pretrained(result.output_dir).to(device),
+              f"zero-shot ({finetune_config.checkpoint})": load_pretrained(result.base).to(device)}
+    scores = compare(models, result.dataset, history=result.history, horizon=result.horizon, split="test",
+                     progress=not quiet)
+    write_text_atomic(result.output_dir / TEST_FILE, json.dumps(scores.to_dict(), indent=2) + "\n")
     typer.echo(f"\nfine-tuning level {result.level}: {result.trainable_parameters:,} trainable parameters, "
                f"{result.train.steps} steps, {result.train.seconds / 60:.1f} min")
     typer.echo(f"test split, {result.horizon}-step rollouts:")
-    typer.echo(result.table())
+    typer.echo(scores.table())
     typer.echo(f"\ncheckpoint: {result.output_dir} (MORPH.from_pretrained or --checkpoint loads it)")

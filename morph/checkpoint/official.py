@@ -31,11 +31,11 @@ from typing import Any, Optional, Union
 
 import torch
 
-from morph.checkpoint import CheckpointError, save_pretrained
+from morph.checkpoint.files import CheckpointError
 from morph.config import PRESETS, MorphConfig
 from morph.model.morph import MORPH
 
-__all__ = ["import_official", "official_to_morph_state", "load_official_state"]
+__all__ = ["import_official", "load_official_state", "official_config", "official_to_morph_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +109,10 @@ def official_to_morph_state(state: dict[str, torch.Tensor]) -> dict[str, torch.T
     return renamed
 
 
-def _config_for(size: Union[str, MorphConfig], state: dict[str, torch.Tensor],
-                overrides: dict[str, Any]) -> MorphConfig:
+def official_config(size: Union[str, MorphConfig], state: dict[str, torch.Tensor],
+                    overrides: Optional[dict[str, Any]] = None) -> MorphConfig:
     """The config of a published model: the preset, with max_ar (and so pos_mode) read from it."""
+    overrides = overrides or {}
     if isinstance(size, MorphConfig):
         return MorphConfig.from_dict({**size.to_dict(), **overrides})
     if size not in PRESETS:
@@ -142,7 +143,7 @@ def import_official(ckpt_path: Union[str, Path], size: Union[str, MorphConfig],
     Raises CheckpointError naming the tensors when the file does not fit `size`.
     """
     official = load_official_state(ckpt_path)
-    config = _config_for(size, official, overrides)
+    config = official_config(size, official, overrides)
     state = official_to_morph_state(official)
     model = MORPH(config)
     expected = model.state_dict()
@@ -160,7 +161,7 @@ def import_official(ckpt_path: Union[str, Path], size: Union[str, MorphConfig],
     model.metadata = {**(metadata or {}), "imported_from": Path(ckpt_path).name}
     model.eval()
     if out_dir is not None:
-        save_pretrained(model, out_dir)
+        model.save_pretrained(out_dir)
         logger.info("imported %s as MORPH-%s into %s", ckpt_path,
                     size if isinstance(size, str) else "custom", out_dir)
     return model

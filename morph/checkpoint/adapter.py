@@ -11,10 +11,11 @@ needs to rebuild it:
     metadata.json              model metadata + {"adapter": {"base": ..., "base_fingerprint": ...}}
 
 `MORPH.from_pretrained(DIR)` of such a directory loads the base, applies the
-adapter and merges it (`merge`); `load_adapter` keeps it separate. This is a
-checkpoint format, so it lives with the others in `morph`; creating adapters
-and fine-tuning is the `adapters` package (`adapters.add_lora`), which
-re-exports these functions. peft is imported on first use (it takes seconds).
+adapter (`apply_adapter`) and merges it (`merge`); `morph.checkpoint.load_adapter`
+keeps it separate. This is a checkpoint format, so it lives with the others in
+`morph`; creating adapters and fine-tuning is the `adapters` package
+(`adapters.add_lora`), which re-exports the public functions. peft is imported
+on first use (it takes seconds).
 """
 
 from __future__ import annotations
@@ -27,21 +28,21 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
-from morph.checkpoint import (ADAPTER_CONFIG_FILE, CONFIG_FILE, METADATA_FILE, CheckpointError,
-                              atomic_directory, checkpoint_reference, load_config, load_pretrained)
-from morph.config import MorphConfig
-from morph.model import MORPH
+from pde_data.files import atomic_directory
 
-__all__ = ["ADAPTER_NAME", "ADAPTER_WEIGHTS_FILE", "base_fingerprint", "has_lora", "load_adapter", "merge",
+from morph.checkpoint.architectures import build_model
+from morph.checkpoint.files import (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CONFIG_FILE, METADATA_FILE,
+                                    CheckpointError, read_json, read_weights)
+from morph.checkpoint.full import load_config, write_model_files
+
+__all__ = ["ADAPTER_NAME", "adapter_base", "apply_adapter", "base_fingerprint", "has_lora", "merge",
            "save_adapter"]
 
 logger = logging.getLogger(__name__)
 
-ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
 #: The peft adapter name MORPH models use (one adapter per model).
 ADAPTER_NAME = "default"
 #: MorphConfig fields that may differ between an adapter's base and the base it is loaded onto.
@@ -55,7 +56,7 @@ def has_lora(model: nn.Module) -> bool:
     return bool(getattr(model, "peft_config", None))
 
 
-def merge(model: MORPH) -> MORPH:
+def merge(model: nn.Module) -> nn.Module:
     """A plain MORPH with the LoRA update folded into the base weights (W + alpha / r * B A)
     and trained modules_to_save in place of the originals. `model` itself is left as is;
     a model without an adapter is returned unchanged."""
@@ -76,7 +77,7 @@ def merge(model: MORPH) -> MORPH:
             module.merge(safe_merge=True)
             plain = module.get_base_layer()
         setattr(parent, child, plain)
-    merged = MORPH(model.config)
+    merged = build_model(model.config)
     try:
         merged.load_state_dict(work.state_dict())
     except RuntimeError as err:
@@ -109,7 +110,7 @@ def base_fingerprint(model: nn.Module, samples: int = 256) -> str:
     return digest.hexdigest()[:16]
 
 
-def save_adapter(model: MORPH, directory: Union[str, Path], metadata: Optional[dict[str, Any]] = None) -> Path:
+def save_adapter(model: nn.Module, directory: Union[str, Path], metadata: Optional[dict[str, Any]] = None) -> Path:
     """Write the adapter of `model` to `directory` (peft's format, see the module docstring), atomically.
 
     metadata: JSON-serialisable extras (default `model.metadata`).
@@ -133,62 +134,54 @@ def save_adapter(model: MORPH, directory: Union[str, Path], metadata: Optional[d
     with atomic_directory(directory) as staging:
         config.save_pretrained(str(staging))
         save_file(state, str(staging / ADAPTER_WEIGHTS_FILE), metadata={"format": "pt"})
-        (staging / CONFIG_FILE).write_text(json.dumps(model.config.to_dict(), indent=2) + "\n")
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        write_model_files(staging, model.config, metadata)
     size = sum(t.numel() * t.element_size() for t in state.values())
     logger.info("saved LoRA adapter (%.2f MB, base %s) to %s", size / 2 ** 20, config.base_model_name_or_path,
                 directory)
     return directory
 
 
-def load_adapter(directory: Union[str, Path], base: Optional[str] = None, check_base: bool = True,
-                 **overrides: Any) -> MORPH:
-    """The base checkpoint with the adapter in `directory` applied (not merged), on CPU, in eval mode.
+def adapter_base(directory: Path) -> str:
+    """The base checkpoint an adapter directory names ("starter" or a path)."""
+    config = _lora_config(directory)
+    if not config.base_model_name_or_path:
+        raise CheckpointError(f"{directory / ADAPTER_CONFIG_FILE} names no base checkpoint "
+                              f"(base_model_name_or_path); pass base='starter' or the base's directory")
+    return config.base_model_name_or_path
 
-    base: load onto this checkpoint instead of the one recorded in the adapter.
-    check_base: refuse a base whose weights differ from those the adapter was trained on.
-    overrides: MorphConfig fields to change on load (e.g. dropout).
-    """
-    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
 
-    directory = Path(directory)
+def _lora_config(directory: Path) -> Any:
+    from peft import LoraConfig
+
     if not (directory / ADAPTER_CONFIG_FILE).is_file():
         raise CheckpointError(f"{directory} holds no {ADAPTER_CONFIG_FILE}; pass a directory written by "
                               f"adapters.save_adapter (or morph finetune --level 1|2)")
     try:
-        config = LoraConfig.from_pretrained(str(directory))
+        return LoraConfig.from_pretrained(str(directory))
     except (json.JSONDecodeError, TypeError, ValueError) as err:
         raise CheckpointError(f"Invalid {directory / ADAPTER_CONFIG_FILE}: {err}; re-save the adapter") from err
-    metadata = _read_json(directory / METADATA_FILE) if (directory / METADATA_FILE).is_file() else {}
-    reference = base or config.base_model_name_or_path
-    if not reference:
-        raise CheckpointError(f"{directory / ADAPTER_CONFIG_FILE} names no base checkpoint "
-                              f"(base_model_name_or_path); pass base='starter' or the base's directory")
-    if reference != "starter" and Path(reference).resolve() in (directory.resolve(), directory.parent.resolve()):
-        raise CheckpointError(f"adapter {directory} names itself as its base ({reference}); its base was "
-                              f"overwritten, so fine-tune again into another directory")
-    try:
-        model = load_pretrained(reference, **overrides)
-    except CheckpointError as err:
-        raise CheckpointError(f"adapter {directory}: its base checkpoint {reference!r} cannot be loaded: {err}; "
-                              f"pass base=... to load it onto another copy of that checkpoint") from err
-    expected = load_config(directory) if (directory / CONFIG_FILE).is_file() else None
-    if expected is not None:
-        _check_same_architecture(expected, model.config, directory, reference)
+
+
+def apply_adapter(model: nn.Module, directory: Path, reference: str, check_base: bool = True) -> nn.Module:
+    """Inject the adapter saved in `directory` into `model` (its base, loaded from `reference`),
+    in place, not merged; returns `model` in eval mode with the adapter's metadata.
+
+    check_base: refuse a base whose weights differ from those the adapter was trained on.
+    """
+    from peft import inject_adapter_in_model, set_peft_model_state_dict
+
+    config = _lora_config(directory)
+    metadata = read_json(directory / METADATA_FILE) if (directory / METADATA_FILE).is_file() else {}
+    if (directory / CONFIG_FILE).is_file():
+        _check_same_architecture(load_config(directory), model.config, directory, reference)
     recorded = metadata.get("adapter", {}).get("base_fingerprint")
     if check_base and recorded and recorded != base_fingerprint(model):
         raise CheckpointError(f"adapter {directory} was trained on other weights than those now at "
                               f"{reference!r} (fingerprint {recorded} != {base_fingerprint(model)}); load it "
                               f"onto the checkpoint it was trained from (base=...), or pass check_base=False")
     config.inference_mode = False
-    config.base_model_name_or_path = checkpoint_reference(reference)
-    weights = directory / ADAPTER_WEIGHTS_FILE
-    try:
-        state = load_file(str(weights), device="cpu")
-    except FileNotFoundError:
-        raise CheckpointError(f"Missing {weights}; re-save the adapter with adapters.save_adapter") from None
-    except (SafetensorError, OSError, RuntimeError) as err:
-        raise CheckpointError(f"Corrupt adapter weights {weights} ({err}); re-save the adapter") from err
+    config.base_model_name_or_path = reference
+    state = read_weights(directory / ADAPTER_WEIGHTS_FILE, fix="re-save the adapter with adapters.save_adapter")
     try:
         inject_adapter_in_model(config, model, adapter_name=ADAPTER_NAME)
         result = set_peft_model_state_dict(model, state, adapter_name=ADAPTER_NAME)
@@ -204,17 +197,10 @@ def load_adapter(directory: Union[str, Path], base: Optional[str] = None, check_
     return model.eval()
 
 
-def _check_same_architecture(expected: MorphConfig, found: MorphConfig, directory: Path, reference: str) -> None:
+def _check_same_architecture(expected: Any, found: Any, directory: Path, reference: str) -> None:
     diff = {name: (value, getattr(found, name)) for name, value in expected.to_dict().items()
             if name not in _RUNTIME_FIELDS and getattr(found, name) != value}
     if diff:
         listed = ", ".join(f"{k}: adapter {a!r} vs base {b!r}" for k, (a, b) in sorted(diff.items()))
         raise CheckpointError(f"adapter {directory} was trained on another architecture than the base "
                               f"{reference!r} ({listed}); load it onto the checkpoint it was trained from")
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"Invalid {path}: {err}") from err

@@ -1,4 +1,4 @@
-"""Training checkpoints: Accelerate state saved atomically, found again on resume.
+"""Training state: Accelerate state (model, optimiser, scheduler, RNG) saved atomically, found again on resume.
 
 `<output_dir>/checkpoints/step_00000400/` holds Accelerate's state (model,
 optimiser, scheduler, RNG of every process) and `trainer_state.json`. It is
@@ -17,15 +17,15 @@ from typing import Any, Optional
 import torch
 from accelerate import Accelerator
 
-from pde_data.files import publish_modes
+from pde_data.files import publish_directory
 
-__all__ = ["latest_checkpoint", "load_checkpoint", "save_checkpoint"]
+__all__ = ["latest_training_state", "load_training_state", "save_training_state"]
 
 _NAME = re.compile(r"^step_(\d{8})$")
 STATE_FILE = "trainer_state.json"
 
 
-def latest_checkpoint(root: Path) -> Optional[Path]:
+def latest_training_state(root: Path) -> Optional[Path]:
     """The complete checkpoint with the highest step under `root`, or None."""
     if not root.is_dir():
         return None
@@ -34,7 +34,7 @@ def latest_checkpoint(root: Path) -> Optional[Path]:
     return max(found)[1] if found else None
 
 
-def save_checkpoint(accelerator: Accelerator, root: Path, step: int, state: dict[str, Any],
+def save_training_state(accelerator: Accelerator, root: Path, step: int, state: dict[str, Any],
                     keep: int) -> Path:
     """Save on all processes; the main process commits it by renaming, then prunes to `keep`."""
     final = root / f"step_{step:08d}"
@@ -49,10 +49,7 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, state: dict
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
-        publish_modes(tmp)  # safetensors writes private files
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
+        publish_directory(tmp, final)
         complete = sorted(p for p in root.iterdir() if _NAME.match(p.name))
         for old in complete[:-keep]:
             shutil.rmtree(old, ignore_errors=True)
@@ -60,7 +57,7 @@ def save_checkpoint(accelerator: Accelerator, root: Path, step: int, state: dict
     return final
 
 
-def load_checkpoint(accelerator: Accelerator, checkpoint: Path) -> dict[str, Any]:
+def load_training_state(accelerator: Accelerator, checkpoint: Path) -> dict[str, Any]:
     """Restore model, optimiser, scheduler and this process's RNG; returns the trainer state."""
     accelerator.load_state(str(checkpoint))
     rng_file = checkpoint / f"rng_state_{accelerator.process_index}.pt"

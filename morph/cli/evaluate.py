@@ -1,8 +1,4 @@
-"""The `morph rollout` and `morph evaluate` commands (registered by `morph/cli.py`).
-
-Only typer is imported at module level, so `morph --help` stays fast; each
-command imports the library when it runs.
-"""
+"""`morph rollout` and `morph evaluate`: a model rolled out on one trajectory, or scored on a split."""
 
 from __future__ import annotations
 
@@ -18,42 +14,30 @@ __all__ = ["evaluate_command", "rollout_command"]
 
 logger = logging.getLogger("morph")
 
-DEFAULT_HORIZON = 10
-
-
-def _device(choice: str) -> str:
-    import torch
-
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
-
 
 def _load(checkpoint: str, data: str, format: str, device: str) -> tuple[Any, Any]:
-    """The model (eval mode, on `device`) and the dataset."""
-    import pde_data
-    from morph import MORPH
+    """The model (eval mode, on `device`: auto takes a GPU when there is one) and the dataset."""
+    import torch
 
-    model = MORPH.from_pretrained(checkpoint).to(_device(device))
+    import pde_data
+    from morph.checkpoint import load_pretrained
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_pretrained(checkpoint).to(device)
     dataset = pde_data.open(data, format=format)
     return model, dataset
 
 
-def _trained(model: Any, key: str, default: Any) -> Any:
-    """A setting of the run that trained `model` (its checkpoint metadata), else `default`."""
-    value = (model.metadata.get("train_config") or {}).get(key)
-    return default if value is None else value
-
-
-def _history(model: Any, history: Optional[int], n_steps: int, where: str) -> int:
+def _history(model: Any, history: Optional[int], spec: Any, where: str) -> int:
+    """--history (by default the history the model was trained with, from its run record), checked
+    with the data against the model and against the trajectories."""
     from pde_data import DataError
+    from rollouts.evaluate import evaluation_setup
 
-    limit = model.config.max_ar
-    if history is None:
-        history = min(int(_trained(model, "history", limit)), limit, max(n_steps - 1, 1))
-    elif not 1 <= history <= limit:
-        raise DataError(f"--history {history}: the model takes 1..{limit} frames (its max_ar); "
-                        f"pass --history {limit} or less")
+    n_steps = spec.n_steps
+    history, *_ = evaluation_setup(model, n_steps, history=history)
+    model.config.check_fits(spec, history=history, where=where)
     if history >= n_steps:
         raise DataError(f"{where}: trajectories have {n_steps} frames; --history {history} leaves none "
                         "to predict")
@@ -86,10 +70,7 @@ def rollout_command(
     import torch
 
     from pde_data import DataError, WindowDataset, collate
-    from rollouts.export import save_xarray, to_xarray
-    from rollouts.metrics import compute_metrics
-    from rollouts.plots import plot_rollout
-    from rollouts.rollout import RolloutDiverged, rollout
+    from rollouts import RolloutDiverged, compute_metrics, plot_rollout, rollout, save_xarray, to_xarray
 
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its animation writer logs at INFO
     model, dataset = _load(checkpoint, data, format, device)
@@ -98,7 +79,7 @@ def rollout_command(
     if not 0 <= traj < len(dataset):
         raise DataError(f"{where}: --traj {traj} out of range; the dataset has {len(dataset)} trajectories "
                         f"(0..{len(dataset) - 1})")
-    k = _history(model, history, spec.n_steps, where)
+    k = _history(model, history, spec, where)
     if steps < 1 or start < 0 or start + k + steps > spec.n_steps:
         raise DataError(f"{where}: trajectories have {spec.n_steps} frames; --start {start} + --history {k} + "
                         f"--steps {steps} does not fit (at most --steps {spec.n_steps - start - k})")
@@ -118,7 +99,9 @@ def rollout_command(
         attrs = dict(checkpoint=str(checkpoint), data=str(data), trajectory=traj, history=k,
                      history_start=start, teacher_forcing=int(teacher_forcing))
         save_xarray(to_xarray(pred[0], truth[0], spec, first_frame=start + k, attrs=attrs), out)
-        typer.echo(f"wrote {out}: {pred.shape[1]} steps of trajectory {traj} after frames {start}..{start + k - 1}")
+        typer.echo(f"wrote {out}: {pred.shape[1]} steps of trajectory {traj} after frames {start}..{start + k - 1}"
+                   + (" (teacher forcing: each step a one-step forecast from true frames)" if teacher_forcing
+                      else ""))
         nrmse = compute_metrics(pred, truth, batch.mask)["nrmse"][0]  # (K', F)
         for f, name in enumerate(spec.field_names):
             typer.echo(f"  {name:<14} nRMSE step 1 {float(nrmse[0, f]):.4g}, "
@@ -136,8 +119,8 @@ def evaluate_command(
     checkpoint: str = typer.Option(..., "--checkpoint", help="checkpoint directory, or 'starter'"),
     data: str = typer.Option(..., "--data", help="dataset path (any format `morph data convert` reads)"),
     split: str = typer.Option("test", "--split", help="train, val, test or all (the training split)"),
-    horizon: Optional[int] = typer.Option(None, "--horizon", help=f"rollout steps (default {DEFAULT_HORIZON}, "
-                                                                  "or what the trajectories allow)"),
+    horizon: Optional[int] = typer.Option(None, "--horizon", help="rollout steps (default 10, or what the "
+                                                                  "trajectories allow)"),
     history: Optional[int] = typer.Option(None, "--history",
                                           help="history frames k (default: the training history)"),
     split_seed: Optional[int] = typer.Option(None, "--split-seed",
@@ -154,27 +137,19 @@ def evaluate_command(
     """Score rollouts on a split beside the persistence baseline: a table, and optionally JSON."""
     if json_out is not None and not json_out.parent.exists():
         raise typer.BadParameter(f"{json_out}: the directory {json_out.parent} does not exist", param_hint="--json")
-    from rollouts.evaluate import evaluate
+    from pde_data.files import write_text_atomic
+    from rollouts import evaluate
 
     model, dataset = _load(checkpoint, data, format, device)
     spec = dataset.spec
-    k = _history(model, history, spec.n_steps, spec.source or spec.name)
-    if horizon is None:
-        horizon = max(1, min(DEFAULT_HORIZON, spec.n_steps - k))
-    seed = int(_trained(model, "split_seed", 0)) if split_seed is None else split_seed
-    result = evaluate(model, dataset, horizon=horizon, history=k, split=split, split_seed=seed, stride=stride,
-                      batch_size=batch_size, max_growth=max_growth, progress=not quiet)
+    k = _history(model, history, spec, spec.source or spec.name)
+    result = evaluate(model, dataset, horizon=horizon, history=k, split=split, split_seed=split_seed,
+                      stride=stride, batch_size=batch_size, max_growth=max_growth, progress=not quiet)
+    horizon = result.horizon
     result.setup["checkpoint"] = str(checkpoint)
     typer.echo(f"{spec.name}, {split} split ({len(result.setup['trajectories'])} trajectories, "
                f"{result.n_windows} windows), history {k}, horizon {horizon}:")
     typer.echo(result.table())
     if json_out is not None:
-        _write_json(result.to_dict(), json_out)
+        write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
         typer.echo(f"wrote {json_out}")
-
-
-def _write_json(payload: dict, path: Path) -> None:
-    from rollouts.export import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")

@@ -1,0 +1,80 @@
+"""The `morph` app: every command registered in one place, and the entry point.
+
+Each command module parses its options and calls one library function; the
+libraries (torch, peft, xarray, ...) are imported when a command runs, so
+`morph --help` stays fast. This package is the only place that wires
+`adapters` and `rollouts` together with `morph`.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+from typing import List, Optional
+
+import typer
+
+from morph.cli.data import data_app
+from morph.cli.evaluate import evaluate_command, rollout_command
+from morph.cli.finetune import finetune_command
+from morph.cli.official import import_official_command
+from morph.cli.pretrain import pretrain_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(help="morph-pde: MORPH-style PDE foundation models.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+app.add_typer(data_app, name="data")
+app.command("pretrain")(pretrain_command)
+app.command("finetune")(finetune_command)
+app.command("rollout")(rollout_command)
+app.command("evaluate")(evaluate_command)
+app.command("import-official")(import_official_command)
+
+
+@app.command("env")
+def env() -> None:
+    """Versions of Python and the libraries, for bug reports."""
+    from importlib import metadata
+
+    typer.echo(f"python      {platform.python_version()} ({platform.platform()})")
+    for dist in ("morph-pde", "torch", "numpy", "einops", "h5py", "xarray", "h5netcdf", "zarr",
+                 "safetensors", "accelerate", "peft", "the-well"):
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        typer.echo(f"{dist:<11} {version}")
+    import torch
+
+    typer.echo(f"devices     cpu ({torch.get_num_threads()} threads)"
+               + (f", cuda x{torch.cuda.device_count()} ({torch.cuda.get_device_name(0)})"
+                  if torch.cuda.is_available() else ""))
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    """Entry point of the `morph` console script: clear messages for user errors."""
+    from pde_data import DataError
+
+    from morph.checkpoint import CheckpointError
+    from morph.config import ConfigError
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("accelerate", "torch.distributed"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        app(args=argv, standalone_mode=False)
+    except (DataError, ConfigError, CheckpointError) as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except (typer.Exit, SystemExit) as ex:
+        raise ex
+    except Exception as err:  # click usage errors carry their own exit code
+        import click
+
+        # recent typer (0.29 here) raises its own vendored click's exceptions (subclasses of TyperException)
+        if isinstance(err, (click.ClickException, typer.TyperException)) and hasattr(err, "exit_code"):
+            err.show()
+            sys.exit(err.exit_code)
+        raise

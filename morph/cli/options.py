@@ -1,0 +1,42 @@
+"""What every command shares: `--option KEY=VALUE` parsing and the one flags -> config merge."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, List, Mapping, Optional
+
+from pde_data import DataError
+
+__all__ = ["merge_flags", "parse_options"]
+
+
+def parse_options(options: Optional[List[str]], flag: str = "--option",
+                  example: str = "--option 'fields={\"velocity\": [\"u\", \"v\"]}'") -> dict[str, Any]:
+    """`KEY=VALUE` pairs (values parsed as JSON when they parse, else kept as text) into a dict."""
+    parsed: dict[str, Any] = {}
+    for item in options or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DataError(f"{flag} {item!r}: expected KEY=VALUE, e.g. {example}")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
+def merge_flags(values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` (a config as a dict: from a file, a saved run or the defaults) with the command-line
+    `flags` laid over it. A flag of None was not given and changes nothing; a dict flag is merged,
+    the same way, into the dict of the same key (e.g. `model`, `train`); `epochs` given without `steps` drops the
+    `steps` of `values`, so `--epochs` replaces the length a config file set."""
+    merged = dict(values)
+    given = {k: v for k, v in flags.items() if v is not None}
+    for key, value in given.items():
+        if isinstance(value, Mapping):
+            merged[key] = merge_flags(merged.get(key) or {}, value)
+        else:
+            merged[key] = value
+    if "epochs" in given and "steps" not in given and "steps" in merged:
+        merged["steps"] = None
+    return merged

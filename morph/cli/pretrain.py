@@ -1,0 +1,71 @@
+"""`morph pretrain`: flags (and a config file, or a run's own settings on --resume) -> `morph.train.train`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from morph.cli.options import merge_flags, parse_options
+
+__all__ = ["pretrain_command"]
+
+logger = logging.getLogger("morph")
+
+
+def pretrain_command(
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file with TrainConfig keys"),
+    dataset: Optional[List[str]] = typer.Option(
+        None, "--dataset", help="simulator name or path, optionally NAME:WEIGHT; repeat for a mix"),
+    preset: Optional[str] = typer.Option(None, "--preset", help="model preset: Ti, S, M, L, XL"),
+    model_option: Optional[List[str]] = typer.Option(None, "--model", help="model field KEY=VALUE, e.g. dim=128"),
+    history: Optional[int] = typer.Option(None, "--history", help="history length k"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="batch size per dataset"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="optimiser steps (overrides epochs)"),
+    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate (warmup + cosine)"),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="warmup steps"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip"),
+    grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help="gradient accumulation steps"),
+    mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help="no, bf16, fp16 or auto"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    out: Optional[str] = typer.Option(None, "--out", help="output directory (default runs/pretrain)"),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="save every N steps"),
+    curriculum_steps: Optional[int] = typer.Option(None, "--curriculum-steps", help="steps with history 1 first"),
+    min_history: Optional[int] = typer.Option(None, "--min-history",
+                                              help="draw each batch's history from MIN..--history"),
+    unroll: Optional[int] = typer.Option(None, "--unroll", help="rollout training: each batch trains on its "
+                                         "n-th autoregressive step, n drawn from 1..N (default 1: next step)"),
+    num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes"),
+    resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest complete "
+                                "checkpoint, with its own settings (--steps may extend it)"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
+) -> None:
+    """Pretrain MORPH on a mix of datasets (default: every built-in simulator)."""
+    from morph.train import TrainConfig, train
+
+    flags = dict(history=history, batch_size=batch_size, steps=steps, epochs=epochs, lr=lr,
+                 warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip, grad_accum=grad_accum,
+                 mixed_precision=mixed_precision, seed=seed, output_dir=out, checkpoint_every=checkpoint_every,
+                 curriculum_steps=curriculum_steps, min_history=min_history, unroll=unroll,
+                 num_workers=num_workers, datasets=list(dataset) if dataset else None,
+                 model={"preset": preset, **parse_options(model_option)})
+    run_dir = out or TrainConfig.output_dir
+    saved = TrainConfig.from_run(run_dir) if resume and config is None else None
+    if config is not None:
+        base = TrainConfig.from_file(config)
+    elif saved is not None:  # --resume alone continues the run as it was started; flags still override
+        base = saved
+        logger.info("--resume: the run's settings from %s", run_dir)
+    else:
+        base = TrainConfig()
+    train_config = TrainConfig.from_dict(merge_flags(base.to_dict(), flags))
+    logger.info("data cache: %s", train_config.cache)
+    result = train(train_config, resume=resume, progress=not quiet)
+    if result.per_dataset:
+        typer.echo(f"\nvalidation, next step ({result.steps} steps, {result.seconds / 60:.1f} min):")
+        typer.echo(result.table())
+        typer.echo(f"\ncheckpoint: {result.checkpoint}")

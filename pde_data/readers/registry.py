@@ -1,0 +1,28 @@
+"""The registry of storage formats: each reader module registers a `Reader` on import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from pde_data.dataset import PDEDataset
+
+__all__ = ["READERS", "Reader", "register"]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A storage format: `sniff(path) -> bool` and `open(path, **options) -> PDEDataset`."""
+
+    name: str
+    description: str
+    sniff: Callable[[str], bool]
+    open: Callable[..., PDEDataset]
+
+
+READERS: dict[str, Reader] = {}
+
+
+def register(reader: Reader) -> Reader:
+    READERS[reader.name] = reader
+    return reader
