@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps(report, indent=2))
             if "sdpa" in result:
-                print(f"  sdpa bf16 kernels: " + ", ".join(
+                print("  sdpa bf16 kernels: " + ", ".join(
                     f"{k} {'%.2f ms' % (1e3 * v['infer_s']) if v['ok'] else 'no'}"
                     for k, v in result["sdpa"].items()), flush=True)
 

@@ -22,9 +22,10 @@ from typing import Any, Literal, Optional, Sequence, Union, get_args
 
 from pde_data import DataError, DatasetSpec
 
-__all__ = ["ConfigError", "DataFitError", "MorphConfig", "PRESETS", "PosMode"]
+__all__ = ["ConfigError", "DataFitError", "MorphConfig", "PRESETS", "PosMode", "WallPadding"]
 
 PosMode = Literal["slice", "bilinear"]
+WallPadding = Literal["zero", "replicate"]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "Ti": dict(filters=8, dim=256, heads=4, depth=4, mlp_dim=1024),
@@ -70,6 +71,13 @@ class MorphConfig:
         and field), so the network works at unit scale whatever the time step;
         with t = 1 the scale is 1.
     activation_checkpointing: recompute each encoder block in the backward pass.
+    boundary_padding: pad by the boundary condition of each axis (the batch's `boundaries`):
+        wrap around periodic axes, in the component convolutions and when the grid is padded
+        to a patch multiple; pad other axes as `wall_padding` says ("zero" or "replicate").
+        Off: zeros everywhere, as the published weights were trained.
+    boundary_embedding: add a learned vector per axis and boundary type to every token.
+    Both are off for imported official weights (`morph import-official` stays exact) and on
+    in the default pretraining (`morph.train.config.DEFAULT_MODEL`).
     """
 
     filters: int = 8
@@ -89,6 +97,9 @@ class MorphConfig:
     predict_delta: bool = False
     delta_scale: bool = True
     activation_checkpointing: bool = False
+    boundary_padding: bool = False
+    wall_padding: WallPadding = "zero"
+    boundary_embedding: bool = False
 
     def __post_init__(self) -> None:
         for name in ("filters", "dim", "heads", "depth", "mlp_dim", "patch_size", "max_fields",
@@ -110,7 +121,11 @@ class MorphConfig:
         if self.pos_mode not in get_args(PosMode):
             raise ValueError(f"MorphConfig.pos_mode must be one of {', '.join(get_args(PosMode))}; "
                              f"got {self.pos_mode!r}")
-        for name in ("predict_delta", "delta_scale", "activation_checkpointing"):
+        if self.wall_padding not in get_args(WallPadding):
+            raise ValueError(f"MorphConfig.wall_padding must be one of {', '.join(get_args(WallPadding))}; "
+                             f"got {self.wall_padding!r}")
+        for name in ("predict_delta", "delta_scale", "activation_checkpointing", "boundary_padding",
+                     "boundary_embedding"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"MorphConfig.{name} must be a bool, got {getattr(self, name)!r}")
 

@@ -17,7 +17,8 @@ training did. `nrmse` is the one definition of the relative L2 error both report
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+import logging
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,12 @@ from torch import nn
 
 from pde_data import NormStats, fit_normalization
 
-__all__ = ["DEFAULT_HORIZON", "Forecast", "nrmse", "predict"]
+from morph.checkpoint.record import run_record
+
+__all__ = ["DEFAULT_HORIZON", "Forecast", "nrmse", "predict", "random_shift", "unseen_boundaries",
+           "warn_unseen_boundaries"]
+
+logger = logging.getLogger(__name__)
 
 #: Rollout steps an evaluation scores when none are given (fewer where trajectories are shorter).
 DEFAULT_HORIZON = 10
@@ -46,22 +52,69 @@ class Forecast:
 
 
 def predict(model: nn.Module, x: torch.Tensor, mask: torch.Tensor,
-            dataset_std: Optional[torch.Tensor] = None) -> Forecast:
+            dataset_std: Optional[torch.Tensor] = None, boundaries: Optional[Sequence[str]] = None,
+            shift: Optional[Sequence[int]] = None) -> Forecast:
     """Predict the frame after the history `x (B, t, F, C, D, H, W)` (physical units).
 
     mask: `(B, F, C)` True on real components (padded ones must be 0 in x).
     dataset_std: `(B, F)` fallback scale of the normalisation where a history is
         (near) constant; None falls back to 1.
+    boundaries: the boundary condition per canonical axis (D, H, W), `pde_data.Batch.boundaries`.
+    shift: cells to move the patch grid by (patch jittering), per axis (D, H, W).
     model: a MORPH (or a wrapper with `.module`, as DDP) taking `(B, t, F, C', D, H, W)`.
     """
     stats = fit_normalization(x, mask, dataset_std)
     xn = stats.normalize(x)
     components = x.shape[3]
-    limit = getattr(model, "module", model).config.max_components
+    config = getattr(model, "module", model).config
+    limit = config.max_components
+    # Boundaries go to models that use them (MORPH with boundary switches on); any model takes x alone.
+    uses_boundaries = getattr(config, "boundary_padding", False) or getattr(config, "boundary_embedding", False)
+    options = {k: v for k, v in (("boundaries", boundaries if uses_boundaries else None), ("shift", shift))
+               if v is not None}
     if components < limit:
         padded = F.pad(xn, (0, 0, 0, 0, 0, 0, 0, limit - components))  # (B, t, F, C', D, H, W)
-        return Forecast(model(padded)[:, :, :components], stats, xn)
-    return Forecast(model(xn), stats, xn)
+        return Forecast(model(padded, **options)[:, :, :components], stats, xn)
+    return Forecast(model(xn, **options), stats, xn)
+
+
+def random_shift(model: nn.Module, x: torch.Tensor, jitter: int,
+                 generator: Optional[torch.Generator] = None) -> Optional[tuple[int, int, int]]:
+    """A patch-grid shift for `x (B, t, F, C, D, H, W)`: per axis longer than 1, a number of cells
+    drawn from 0..jitter (at most the patch size - 1); None when `jitter` is 0."""
+    if not jitter:
+        return None
+    patch = getattr(model, "module", model).config.patch_size
+    high = min(jitter, patch - 1)
+    draws = torch.randint(0, high + 1, (3,), generator=generator).tolist()
+    return tuple(s if size > 1 else 0 for s, size in zip(draws, x.shape[-3:]))
+
+
+def unseen_boundaries(model: nn.Module, boundaries: Optional[Sequence[str]]) -> list[str]:
+    """The boundary types of `boundaries` (per canonical axis) that none of the datasets the model
+    was trained on had (from its run record); [] when it has no record or saw them all."""
+    record = run_record(model)
+    if boundaries is None or record is None or not record.data_specs:
+        return []
+    seen = {bc for spec in record.data_specs for bc in spec.get("boundary_conditions", ())}
+    return sorted({bc for bc in boundaries if bc not in ("none", "unknown") and bc not in seen})
+
+
+_WARNED: set[tuple[int, str, tuple[str, ...]]] = set()
+
+
+def warn_unseen_boundaries(model: nn.Module, boundaries: Optional[Sequence[str]], where: str) -> None:
+    """Log a warning naming the boundary types the model never trained on (see `unseen_boundaries`),
+    once per model, data and types."""
+    unseen = unseen_boundaries(model, boundaries)
+    key = (id(model), where, tuple(unseen))
+    if unseen and key not in _WARNED:
+        _WARNED.add(key)
+        record = run_record(model)
+        seen = sorted({bc for spec in record.data_specs for bc in spec.get("boundary_conditions", ())})
+        logger.warning("%s has %s boundaries, which the model never trained on (it saw: %s); expect larger "
+                       "errors near them, or fine-tune on such data", where, " and ".join(unseen),
+                       ", ".join(seen) or "none")
 
 
 def nrmse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, eps: float = 1e-30) -> torch.Tensor:

@@ -16,9 +16,11 @@ import torch
 
 from pde_data.errors import DataError
 
-__all__ = ["LAYOUT", "Batch", "component_mask", "to_canonical_space"]
+__all__ = ["LAYOUT", "NO_AXIS", "Batch", "canonical_boundaries", "component_mask", "to_canonical_space"]
 
 LAYOUT = "b t f c d h w"
+#: The boundary "condition" of a canonical axis the data does not have (D of 2D data, D and H of 1D).
+NO_AXIS = "none"
 
 
 def to_canonical_space(array: np.ndarray, n_spatial_dims: int) -> np.ndarray:
@@ -34,6 +36,16 @@ def to_canonical_space(array: np.ndarray, n_spatial_dims: int) -> np.ndarray:
         return array
     else:
         raise DataError(f"n_spatial_dims must be 1, 2 or 3, got {n_spatial_dims}")
+
+
+def canonical_boundaries(boundary_conditions: Sequence[str]) -> tuple[str, str, str]:
+    """Per canonical axis (D, H, W) the boundary condition of the data's spatial axes
+    (`DatasetSpec.boundary_conditions`, one per axis), `NO_AXIS` for axes it does not have:
+    `("periodic",) -> ("none", "none", "periodic")`."""
+    bcs = tuple(boundary_conditions)
+    if not 1 <= len(bcs) <= 3:
+        raise DataError(f"boundary conditions must name 1 to 3 spatial axes, got {bcs}")
+    return (NO_AXIS,) * (3 - len(bcs)) + bcs  # type: ignore[return-value]
 
 
 def component_mask(components: Sequence[int], n_fields: int, n_components: int) -> torch.Tensor:
@@ -55,6 +67,9 @@ class Batch:
     dataset_mean: (B, F, C) dataset-level mean per component (0 where unknown/padded).
     dataset_std: (B, F) dataset-level scale per field (1 where unknown/padded).
     traj, start: (B,) trajectory index and first history frame of each window.
+    boundaries: the boundary condition of each canonical axis (D, H, W), the same for the whole
+        batch: "periodic", "wall", "open", "unknown", or "none" for an axis the data does not have
+        (`canonical_boundaries`); None when unknown on every axis.
     """
 
     x: torch.Tensor
@@ -68,6 +83,7 @@ class Batch:
     traj: torch.Tensor
     start: torch.Tensor
     y_future: Optional[torch.Tensor] = None
+    boundaries: Optional[tuple[str, str, str]] = None
     extras: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:

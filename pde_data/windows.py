@@ -17,7 +17,7 @@ from torch.utils.data import ConcatDataset, Dataset, Sampler
 
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
-from pde_data.layout import Batch
+from pde_data.layout import Batch, canonical_boundaries
 
 __all__ = ["DEFAULT_FRACTIONS", "MixtureBatchSampler", "WindowDataset", "collate", "split_trajectories"]
 
@@ -128,6 +128,7 @@ class WindowDataset(Dataset):
             "dataset": self.spec.name,
             "field_names": tuple(self.spec.field_names),
             "n_spatial_dims": self.spec.n_spatial_dims,
+            "boundaries": canonical_boundaries(self.spec.boundary_conditions),
         }
         if self.horizon > 1:
             item["y_future"] = frames[self.history:]
@@ -169,6 +170,7 @@ def collate(items: Sequence[dict], n_fields: Optional[int] = None,
         traj=torch.tensor([it["traj"] for it in items]),
         start=torch.tensor([it["start"] for it in items]),
         y_future=stack("y_future", 1) if "y_future" in first else None,
+        boundaries=first.get("boundaries"),
     )
 
 

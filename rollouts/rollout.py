@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterator, Literal, Optional, Union
+from typing import Iterator, Literal, Optional, Sequence, Union
 
 import torch
 from torch import nn
 from pde_data import Batch, DataError
 from pde_data.progress import progress_bar
-from morph.predict import predict
+from morph.predict import predict, random_shift, warn_unseen_boundaries
 
 __all__ = ["RolloutDiverged", "RolloutStep", "persistence", "rollout", "rollout_all"]
 
@@ -118,6 +118,7 @@ def _diverged(pred: torch.Tensor, mask: torch.Tensor, scale: torch.Tensor,
 def rollout(model: nn.Module, history: Union[torch.Tensor, Batch], steps: int,
             mask: Optional[torch.Tensor] = None, *, truth: Optional[torch.Tensor] = None,
             teacher_forcing: bool = False, dataset_std: Optional[torch.Tensor] = None,
+            boundaries: Optional[Sequence[str]] = None, jitter: int = 0, seed: int = 0,
             max_growth: Optional[float] = 1e3, on_divergence: OnDivergence = "raise",
             progress: bool = False) -> Iterator[RolloutStep]:
     """Roll `model` out for `steps` steps from `history`, yielding one `RolloutStep` per step.
@@ -129,6 +130,10 @@ def rollout(model: nn.Module, history: Union[torch.Tensor, Batch], steps: int,
         its target, and with `teacher_forcing` the true frame (not the prediction)
         is fed back, so every step is a one-step forecast.
     dataset_std: `(B, F)` fallback scale of the normalisation (as in training).
+    boundaries: the boundary condition per canonical axis (D, H, W); a Batch brings its own.
+        A type the model never trained on is named in a warning.
+    jitter: move the patch grid by 0..jitter cells per axis at every step (drawn with `seed`),
+        as patch-jittered training does; 0 keeps it fixed.
     max_growth: a prediction larger than this times the RMS of the initial history
         (per sample and field) counts as diverged; None checks finiteness only.
     on_divergence: "raise" raises `RolloutDiverged`; "flag" marks the sample in
@@ -150,6 +155,10 @@ def rollout(model: nn.Module, history: Union[torch.Tensor, Batch], steps: int,
     if teacher_forcing and truth is None:
         raise DataError("teacher_forcing needs the true future frames: pass truth=(B, K, F, C, D, H, W)")
     getattr(model, "module", model).config.check_fits(tuple(x.shape), where="rollout history")
+    if boundaries is None and isinstance(history, Batch):
+        boundaries = history.boundaries
+    warn_unseen_boundaries(model, boundaries, history.dataset if isinstance(history, Batch) else "rollout data")
+    generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     window, mask = x.to(device), mask.to(device)  # window: (B, k, F, C, D, H, W)
     dataset_std = None if dataset_std is None else dataset_std.to(device, torch.float32)
@@ -160,7 +169,8 @@ def rollout(model: nn.Module, history: Union[torch.Tensor, Batch], steps: int,
     try:
         for step in progress_bar(range(1, steps + 1), desc="rollout", unit="step", enabled=progress):
             with torch.no_grad():
-                pred = predict(model, window, mask, dataset_std).physical  # (B, F, C, D, H, W)
+                pred = predict(model, window, mask, dataset_std, boundaries=boundaries,
+                               shift=random_shift(model, window, jitter, generator)).physical  # (B, F, C, D, H, W)
             bad, reason = _diverged(pred, mask, scale, max_growth)
             new = bad & ~diverged
             if new.any():

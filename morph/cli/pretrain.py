@@ -39,6 +39,10 @@ def pretrain_command(
                                               help="draw each batch's history from MIN..--history"),
     unroll: Optional[int] = typer.Option(None, "--unroll", help="rollout training: each batch trains on its "
                                          "n-th autoregressive step, n drawn from 1..N (default 1: next step)"),
+    noise: Optional[float] = typer.Option(None, "--noise", help="Gaussian noise on the history frames, times "
+                                          "each field's scale (noise injection; 0 <= noise < 1)"),
+    patch_jitter: Optional[int] = typer.Option(None, "--patch-jitter", help="shift the patch grid by 0..N cells "
+                                               "per batch (N < patch size)"),
     num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest complete "
                                 "checkpoint, with its own settings (--steps may extend it)"),
@@ -50,7 +54,8 @@ def pretrain_command(
     flags = dict(history=history, batch_size=batch_size, steps=steps, epochs=epochs, lr=lr,
                  warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip, grad_accum=grad_accum,
                  mixed_precision=mixed_precision, seed=seed, output_dir=out, checkpoint_every=checkpoint_every,
-                 curriculum_steps=curriculum_steps, min_history=min_history, unroll=unroll,
+                 curriculum_steps=curriculum_steps, min_history=min_history, unroll=unroll, noise=noise,
+                 patch_jitter=patch_jitter,
                  num_workers=num_workers, datasets=list(dataset) if dataset else None,
                  model={"preset": preset, **parse_options(model_option)})
     run_dir = out or TrainConfig.output_dir

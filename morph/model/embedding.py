@@ -18,6 +18,7 @@ the padding:
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,7 @@ from einops import rearrange
 from torch import nn
 
 from morph.config import COMPONENT_CHANNELS, MorphConfig
+from morph.model.boundaries import PadMode, pad_axis
 
 __all__ = ["PatchEmbedding", "FieldCrossAttention", "conv_channels"]
 
@@ -86,18 +88,22 @@ class PatchEmbedding(nn.Module):
         self.projection = nn.Linear(config.filters * config.max_patch_volume, config.dim)
         self.field_attention = FieldCrossAttention(config.dim, config.heads_xa)
 
-    def conv_features(self, volumes: torch.Tensor) -> torch.Tensor:
+    def conv_features(self, volumes: torch.Tensor, modes: Sequence[PadMode] = ("constant",) * 3
+                      ) -> torch.Tensor:
         """`(N, C, D, H, W) -> (N, filters, D, H, W)`.
 
         On an axis of length 1 only the middle kernel slice meets data (the rest
         meets the zero padding), so the kernels are cut to that slice there and
         that axis gets no padding: a 2D grid convolves with (1, 3, 3) kernels, a
-        1D grid with (1, 1, 3) kernels.
+        1D grid with (1, 1, 3) kernels. `modes` pads each axis (D, H, W) before every
+        convolution: zeros ("constant", the published model), wrapped ("circular") or
+        repeated edges ("replicate"); see `morph.model.boundaries`.
         """
         spatial = volumes.shape[2:]
         kernel_index = (slice(None), slice(None)) + tuple(
             slice(None) if size > 1 else slice(1, 2) for size in spatial)
-        padding = tuple(1 if size > 1 else 0 for size in spatial)
+        explicit = [size > 1 and mode != "constant" for size, mode in zip(spatial, modes)]
+        padding = tuple(1 if size > 1 and not pre else 0 for size, pre in zip(spatial, explicit))
         component_proj = self.component_proj.weight[:, :volumes.shape[1], 0, 0, 0]  # (8, C)
         h = volumes
         for i, layer in enumerate(self.convs):
@@ -105,12 +111,15 @@ class PatchEmbedding(nn.Module):
             if i == 0:
                 # (out, 8, kD, kH, kW) x (8, C) -> (out, C, kD, kH, kW)
                 weight = (weight.movedim(1, -1) @ component_proj).movedim(-1, 1).contiguous()
+            for axis in (a for a, pre in enumerate(explicit) if pre):
+                h = pad_axis(h, 2 + axis, 1, 1, modes[axis])
             h = F.leaky_relu(F.conv3d(h, weight, padding=padding), 0.2)
         return h
 
-    def forward(self, x: torch.Tensor, patch: tuple[int, int, int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, patch: tuple[int, int, int],
+                modes: Sequence[PadMode] = ("constant",) * 3) -> torch.Tensor:
         b, t, fields = x.shape[:3]
-        features = self.conv_features(x.flatten(0, 2))  # (B*t*F, filters, D, H, W)
+        features = self.conv_features(x.flatten(0, 2), modes)  # (B*t*F, filters, D, H, W)
         pd, ph, pw = patch
         features = rearrange(features, "n c (d pd) (h ph) (w pw) -> n (d h w) (c pd ph pw)",
                              pd=pd, ph=ph, pw=pw)

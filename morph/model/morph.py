@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from morph.checkpoint.architectures import register_architecture
 from morph.checkpoint.files import CheckpointError
 from morph.checkpoint.pretrained import load_pretrained, save_pretrained
 from morph.config import MorphConfig
+from morph.model.boundaries import BoundaryEmbedding, pad_axis, pad_modes, shift_grid, unshift_grid
 from morph.model.decoder import Decoder
 from morph.model.embedding import PatchEmbedding
 from morph.model.encoder import Encoder
@@ -57,6 +57,7 @@ class MORPH(nn.Module):
         self.embedding = PatchEmbedding(config)
         self.positional = PositionalTable(config.max_ar, config.max_patches, config.dim,
                                           config.pos_mode)
+        self.boundary_embedding = BoundaryEmbedding(config.dim) if config.boundary_embedding else None
         self.token_dropout = nn.Dropout(config.emb_dropout)
         self.encoder = Encoder(config)
         self.decoder = Decoder(config.dim, config.max_fields * config.max_components
@@ -72,29 +73,41 @@ class MORPH(nn.Module):
             raise ValueError(f"MORPH input x has an empty axis: shape {tuple(x.shape)}")
         self.config.check_fits(tuple(x.shape), where=f"MORPH input of shape {tuple(x.shape)}")
 
-    def forward(self, x: torch.Tensor, return_tokens: bool = False
+    def forward(self, x: torch.Tensor, boundaries: Optional[Sequence[str]] = None,
+                shift: Optional[Sequence[int]] = None, return_tokens: bool = False
                 ) -> Union[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """`x (B, t, F, C, D, H, W)` -> next frame `(B, F, C, D, H, W)`.
 
+        boundaries: the boundary condition of each canonical axis (D, H, W), as
+            `pde_data.Batch.boundaries`; used when the config switches on boundary padding or
+            the boundary embedding (None: unknown everywhere).
+        shift: move the patch grid by this many cells per axis (D, H, W) and back (patch
+            jittering; wrapped on periodic axes with boundary padding, padded elsewhere).
         With return_tokens, also the encoder output `(B, t, n, dim)`, n = nD * nH * nW.
         """
         self._check_input(x)
-        b, t, fields, components, *spatial = x.shape
-        patch = self.config.patch_shape(spatial)
+        cfg = self.config
+        modes = pad_modes(boundaries, cfg.boundary_padding, cfg.wall_padding)
+        shift = tuple(shift) if shift is not None and any(shift) else None
+        core = shift_grid(x, shift, modes) if shift else x
+        b, t, fields, components, *spatial = core.shape
+        patch = cfg.patch_shape(spatial)
         grid = tuple(-(-size // p) for size, p in zip(spatial, patch))  # (nD, nH, nW)
-        padding = [g * p - size for g, p, size in zip(grid, patch, spatial)]
-        padded = x
-        if any(padding):
-            pd, ph, pw = padding
-            padded = F.pad(x, (0, pw, 0, ph, 0, pd))
+        padded = core
+        for axis, (g, p, size) in enumerate(zip(grid, patch, spatial)):
+            padded = pad_axis(padded, 4 + axis, 0, g * p - size, modes[axis])  # (B, t, F, C, Dp, Hp, Wp)
 
-        tokens = self.embedding(padded, patch)  # (B, t, n, dim)
+        tokens = self.embedding(padded, patch, modes)  # (B, t, n, dim)
         n = tokens.shape[2]
-        tokens = self.token_dropout(tokens + self.positional(t, n).to(tokens.dtype))
-        tokens = self.encoder(tokens.unflatten(2, grid))  # (B, t, nD, nH, nW, dim)
+        tokens = tokens + self.positional(t, n).to(tokens.dtype)
+        if self.boundary_embedding is not None:
+            tokens = tokens + self.boundary_embedding(boundaries).to(tokens.dtype)
+        tokens = self.encoder(self.token_dropout(tokens).unflatten(2, grid))  # (B, t, nD, nH, nW, dim)
         frame = self.decoder(tokens[:, -1], fields, components, patch)  # (B, F, C, Dp, Hp, Wp)
         d, h, w = spatial
         frame = frame[..., :d, :h, :w]
+        if shift:
+            frame = unshift_grid(frame, shift, modes)
         if self.config.predict_delta:
             if self.config.delta_scale:
                 frame = frame * increment_scale(x)[:, :, None, None, None, None]

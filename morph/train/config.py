@@ -31,7 +31,8 @@ DEFAULT_MIX: tuple[str, ...] = ("burgers_1d", "euler_1d", "shallow_water_2d", "n
 #: The small model of the default run (finishes in minutes on 2 CPU cores).
 DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp_dim=256, heads_xa=4,
                                      patch_size=4, max_ar=4, dropout=0.0, emb_dropout=0.0,
-                                     predict_delta=True, delta_scale=True)
+                                     predict_delta=True, delta_scale=True, boundary_padding=True,
+                                     boundary_embedding=True)
 
 
 #: Length of a run that names neither steps nor epochs (the default run: about 10 minutes on 2 CPU cores).
@@ -117,6 +118,10 @@ class TrainConfig:
     `seed` and the step) and its loss is that of the n-th autoregressive
     prediction, the first n - 1 made without gradient (the pushforward trick);
     windows then need N future frames. Validation stays next-step.
+    Rollout stability: `noise` adds Gaussian noise of that many times each field's scale to the
+    history frames of every training batch (noise injection, 0 <= noise < 1); `patch_jitter`
+    moves the patch grid by 0..patch_jitter cells per axis, drawn per batch (wrapping on periodic
+    axes with boundary padding), and back on the output.
     """
 
     datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n) for n in DEFAULT_MIX])
@@ -141,6 +146,8 @@ class TrainConfig:
     curriculum_steps: int = 0
     min_history: Optional[int] = None
     unroll: int = 1
+    noise: float = 0.0
+    patch_jitter: int = 0
     num_workers: int = 0
     in_memory: bool = True
     val_windows: int = 64
@@ -186,7 +193,14 @@ class TrainConfig:
                                                  and 1 <= self.min_history <= self.history):
             raise ConfigError(f"min_history must be an int in 1..history ({self.history}) or null, "
                               f"got {self.min_history!r}")
-        self.morph_config()  # validates the model fields now, not at step 0
+        if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)) or not 0 <= self.noise < 1:
+            raise ConfigError(f"noise must be a number in [0, 1) (the noise scale relative to each field's "
+                              f"scale; 0 = off), got {self.noise!r}")
+        patch = self.morph_config().patch_size  # validates the model fields now, not at step 0
+        if (isinstance(self.patch_jitter, bool) or not isinstance(self.patch_jitter, int)
+                or not 0 <= self.patch_jitter < patch):
+            raise ConfigError(f"patch_jitter must be an int in 0..{patch - 1} (cells, below the model's patch "
+                              f"size {patch}; 0 = off), got {self.patch_jitter!r}")
 
     def morph_config(self) -> MorphConfig:
         overrides = {k: v for k, v in self.model.items() if k != "preset"}

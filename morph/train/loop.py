@@ -265,7 +265,8 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
         for batch in epoch_loader:
             with accelerator.accumulate(model):
                 loss = training_loss(model, batch, history_length(config, run.step),
-                                     unroll=unroll_steps(config, run.step))
+                                     unroll=unroll_steps(config, run.step), noise=config.noise,
+                                     jitter=config.patch_jitter)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients and config.grad_clip > 0:
                     accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)

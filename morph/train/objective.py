@@ -18,12 +18,12 @@ from typing import Iterable, Optional
 import torch
 from torch import nn
 
-from pde_data import Batch
+from pde_data import Batch, fit_normalization
 
 from morph.model.morph import increment_scale
-from morph.predict import Forecast, nrmse, predict
+from morph.predict import Forecast, nrmse, predict, random_shift
 
-__all__ = ["evaluate_batches", "masked_mse", "training_loss"]
+__all__ = ["add_noise", "evaluate_batches", "masked_mse", "training_loss"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +46,26 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return sq.sum() / m.sum().clamp_min(1)
 
 
-def _predict(model: nn.Module, batch: Batch, history: Optional[int] = None) -> Forecast:
-    """`morph.predict.predict` on the last `history` frames of the batch (all when None)."""
+def _predict(model: nn.Module, batch: Batch, history: Optional[int] = None, noise: float = 0.0,
+             jitter: int = 0) -> Forecast:
+    """`morph.predict.predict` on the last `history` frames of the batch (all when None), with the
+    batch's boundaries; `noise` and `jitter` as in `training_loss`."""
     x = batch.x if history is None else batch.x[:, -history:]
-    return predict(model, x, batch.mask, batch.dataset_std)
+    if noise > 0:
+        x = add_noise(x, batch.mask, noise)
+    return predict(model, x, batch.mask, batch.dataset_std, boundaries=batch.boundaries,
+                   shift=random_shift(model, x, jitter))
+
+
+def add_noise(x: torch.Tensor, mask: torch.Tensor, level: float) -> torch.Tensor:
+    """`x (B, t, F, C, D, H, W)` plus Gaussian noise whose magnitude is `level` times each field's
+    scale in its history (the RevIN scale: a scalar's standard deviation, a vector's RMS magnitude;
+    the normalised field has unit scale), so each of a field's C real components gets standard
+    deviation level * scale / sqrt(C); padded components get none. Drawn from the global torch
+    RNG (restored on resume)."""
+    per_component = fit_normalization(x, mask).std / mask.sum(-1).clamp_min(1).sqrt()  # (B, F)
+    noise = torch.randn_like(x) * (level * per_component)[:, None, :, None, None, None, None]
+    return x + noise * mask[:, None, :, :, None, None, None]
 
 
 def _loss(model: nn.Module, batch: Batch, forecast: Forecast) -> torch.Tensor:
@@ -61,8 +77,15 @@ def _loss(model: nn.Module, batch: Batch, forecast: Forecast) -> torch.Tensor:
     return masked_mse(forecast.normalized, forecast.stats.normalize(batch.y), batch.mask, weight)
 
 
-def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None, unroll: int = 1) -> torch.Tensor:
-    """The loss of one batch. With `unroll = n > 1` it is the loss of the n-th autoregressive
+def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None, unroll: int = 1,
+                  noise: float = 0.0, jitter: int = 0) -> torch.Tensor:
+    """The loss of one batch.
+
+    noise: Gaussian noise on the history frames the loss is taken on, `noise` times each field's
+        scale (noise injection: the model learns to forgive the errors a rollout feeds back).
+    jitter: shift the patch grid by 0..jitter cells per axis, drawn per batch, and back (patch
+        jittering: no cell is always at a patch edge).
+    With `unroll = n > 1` it is the loss of the n-th autoregressive
     step (target `batch.y_future[:, n - 1]`): the model first rolls out n - 1 steps without
     gradient, each window normalised anew as `rollouts.rollout` does, then predicts from its
     own outputs (the pushforward trick of Brandstetter et al., 2022); so it learns to correct
@@ -75,7 +98,7 @@ def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None,
         x = batch.x if history is None else batch.x[:, -history:]
         with torch.no_grad():
             for _ in range(unroll - 1):
-                frame = predict(model, x, batch.mask, batch.dataset_std).physical
+                frame = predict(model, x, batch.mask, batch.dataset_std, boundaries=batch.boundaries).physical
                 x = torch.cat([x[:, 1:], frame.to(x.dtype)[:, None]], dim=1)
         if torch.isfinite(x).all():
             batch = dataclasses.replace(batch, x=x, y=batch.y_future[:, unroll - 1])
@@ -83,7 +106,7 @@ def training_loss(model: nn.Module, batch: Batch, history: Optional[int] = None,
         else:  # a rollout that blew up teaches nothing and would put NaN into the optimiser
             logger.warning("unrolled training: the %d-step rollout of a batch of %s diverged; training this "
                            "batch on the next step instead", unroll - 1, batch.dataset)
-    return _loss(model, batch, _predict(model, batch, history))
+    return _loss(model, batch, _predict(model, batch, history, noise=noise, jitter=jitter))
 
 
 @torch.no_grad()
