@@ -19,8 +19,12 @@ def pretrain_command(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with TrainConfig keys"),
     dataset: Optional[List[str]] = typer.Option(
         None, "--dataset", help="simulator name or path, optionally NAME:WEIGHT; repeat for a mix"),
+    arch: Optional[str] = typer.Option(None, "--arch", help="morph (default), or a per-dataset baseline: fno, "
+                                       "unet (one --dataset; needs morph-pde[baselines])"),
     preset: Optional[str] = typer.Option(None, "--preset", help="model preset: Ti, S, M, L, XL"),
-    model_option: Optional[List[str]] = typer.Option(None, "--model", help="model field KEY=VALUE, e.g. dim=128"),
+    model_option: Optional[List[str]] = typer.Option(
+        None, "--model", help="model field KEY=VALUE, e.g. dim=128 (MorphConfig), or hidden_channels=32 "
+        "(FNOConfig), features=32 (UNetConfig)"),
     history: Optional[int] = typer.Option(None, "--history", help="history length k"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="batch size per dataset"),
     steps: Optional[int] = typer.Option(None, "--steps", help="optimiser steps (overrides epochs)"),
@@ -48,8 +52,13 @@ def pretrain_command(
                                 "checkpoint, with its own settings (--steps may extend it)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
 ) -> None:
-    """Pretrain MORPH on a mix of datasets (default: every built-in simulator)."""
+    """Pretrain MORPH on a mix of datasets (default: every built-in simulator), or train an FNO or
+    U-Net baseline on one dataset (--arch)."""
     from morph.train import TrainConfig, train
+    from morph.train.config import ARCHS, DEFAULT_MODEL, ConfigError
+
+    if arch is not None and arch not in ARCHS:
+        raise ConfigError(f"--arch {arch!r}: unknown architecture; available: {', '.join(ARCHS)}")
 
     flags = dict(history=history, batch_size=batch_size, steps=steps, epochs=epochs, lr=lr,
                  warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip, grad_accum=grad_accum,
@@ -67,7 +76,10 @@ def pretrain_command(
         logger.info("--resume: the run's settings from %s", run_dir)
     else:
         base = TrainConfig()
-    train_config = TrainConfig.from_dict(merge_flags(base.to_dict(), flags))
+    values = base.to_dict()
+    if arch is not None and arch != base.arch:  # another architecture: its own sizes, not the base's
+        values["model"] = dict(DEFAULT_MODEL) if arch == "morph" else {"arch": arch}
+    train_config = TrainConfig.from_dict(merge_flags(values, flags))
     logger.info("data cache: %s", train_config.cache)
     result = train(train_config, resume=resume, progress=not quiet)
     if result.per_dataset:

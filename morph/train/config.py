@@ -18,11 +18,17 @@ import yaml
 
 from pde_data.files import write_text_atomic
 
-from morph.config import PRESETS, ConfigError, MorphConfig
+from pde_data import DatasetSpec
 
-__all__ = ["DataSource", "TrainConfig", "ConfigError", "DEFAULT_MIX", "default_cache_dir"]
+from morph.config import PRESETS, ConfigError, MorphConfig
+from morph.model.baselines import BASELINES, BaselineConfig
+
+__all__ = ["ARCHS", "DataSource", "TrainConfig", "ConfigError", "DEFAULT_MIX", "default_cache_dir"]
 
 MixedPrecision = Literal["no", "bf16", "fp16", "auto"]
+
+#: The architectures a run can train: MORPH (the default) and the per-dataset baselines.
+ARCHS: tuple[str, ...] = ("morph", *BASELINES)
 
 #: The built-in mix `morph pretrain` trains on: 1D, 2D and 3D; scalar and vector fields.
 DEFAULT_MIX: tuple[str, ...] = ("burgers_1d", "euler_1d", "shallow_water_2d", "navier_stokes_2d",
@@ -103,7 +109,11 @@ class DataSource:
 
 @dataclass
 class TrainConfig:
-    """A training run. `model` holds a preset name plus MorphConfig overrides.
+    """A training run. `model` holds a preset name plus MorphConfig overrides, or
+    `{"arch": "fno" | "unet", ...}` plus sizes of `FNOConfig` / `UNetConfig` for a baseline
+    (no "arch", or "morph", is MORPH). A baseline is built for the shape of its one dataset
+    (history, fields, components, spatial axes), so it takes exactly one dataset and one
+    history: no curriculum or min_history.
 
     Length: `steps` optimiser steps, or `epochs` passes of `batches_per_epoch`
     batches (null: enough to see each training window about once); steps win
@@ -160,13 +170,18 @@ class TrainConfig:
             raise ConfigError("datasets: give at least one simulator name or path")
         if not isinstance(self.model, dict):
             raise ConfigError(f"model must be a mapping (preset + overrides), got {self.model!r}")
-        preset = self.model.get("preset", "Ti")
-        if preset not in PRESETS:
-            raise ConfigError(f"model.preset: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
-        known = {f.name for f in dataclasses.fields(MorphConfig)} | {"preset"}
+        if self.arch not in ARCHS:
+            raise ConfigError(f"model.arch: unknown architecture {self.arch!r}; available: {', '.join(ARCHS)}")
+        if self.arch == "morph":
+            preset = self.model.get("preset", "Ti")
+            if preset not in PRESETS:
+                raise ConfigError(f"model.preset: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
+            known = {f.name for f in dataclasses.fields(MorphConfig)} | {"preset", "arch"}
+        else:
+            known = set(BASELINES[self.arch].config_class.size_fields()) | {"arch"}
         unknown = sorted(set(self.model) - known)
         if unknown:
-            raise ConfigError(f"model: unknown keys {unknown}; allowed: {sorted(known)}")
+            raise ConfigError(f"model: unknown keys {unknown} for arch {self.arch!r}; allowed: {sorted(known)}")
         for name in ("history", "batch_size", "grad_accum", "checkpoint_every", "keep_checkpoints",
                      "val_windows", "unroll"):
             value = getattr(self, name)
@@ -196,14 +211,50 @@ class TrainConfig:
         if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)) or not 0 <= self.noise < 1:
             raise ConfigError(f"noise must be a number in [0, 1) (the noise scale relative to each field's "
                               f"scale; 0 = off), got {self.noise!r}")
-        patch = self.morph_config().patch_size  # validates the model fields now, not at step 0
+        if self.arch == "morph":
+            patch = self.morph_config().patch_size  # validates the model fields now, not at step 0
+        else:
+            self._check_baseline()
+            patch = 1  # no patch grid to jitter
         if (isinstance(self.patch_jitter, bool) or not isinstance(self.patch_jitter, int)
                 or not 0 <= self.patch_jitter < patch):
             raise ConfigError(f"patch_jitter must be an int in 0..{patch - 1} (cells, below the model's patch "
                               f"size {patch}; 0 = off), got {self.patch_jitter!r}")
 
+    @property
+    def arch(self) -> str:
+        """The architecture trained: "morph" (default), "fno" or "unet"."""
+        return self.model.get("arch", "morph")
+
+    def _check_baseline(self) -> None:
+        if len(self.datasets) != 1:
+            raise ConfigError(f"model.arch {self.arch!r}: a baseline is trained on exactly one dataset (it is built "
+                              f"for that dataset's shape), got {len(self.datasets)}: "
+                              f"{', '.join(d.source for d in self.datasets)}; pass one --dataset")
+        if self.curriculum_steps or self.min_history not in (None, self.history):
+            raise ConfigError(f"model.arch {self.arch!r}: a baseline reads a fixed history, so curriculum_steps "
+                              f"({self.curriculum_steps}) must be 0 and min_history ({self.min_history}) null; "
+                              f"got other values")
+        sizes = {k: v for k, v in self.model.items() if k != "arch"}
+        try:  # the sizes alone, on a placeholder shape: the real one comes from the data
+            BASELINES[self.arch].config_class.from_dict({**sizes, "history": self.history})
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"model: {err}") from err
+
+    def model_config(self, spec: Optional[DatasetSpec] = None) -> Union[MorphConfig, BaselineConfig]:
+        """The config of the model this run trains: a MorphConfig, or a baseline's config built for
+        `spec` (the run's one dataset; required for a baseline) read with `history` frames."""
+        if self.arch == "morph":
+            return self.morph_config()
+        if spec is None:
+            raise ConfigError(f"model.arch {self.arch!r}: a baseline's config needs the spec of its dataset")
+        sizes = {k: v for k, v in self.model.items() if k != "arch"}
+        return BASELINES[self.arch].config_class.for_data(spec, self.history, **sizes)
+
     def morph_config(self) -> MorphConfig:
-        overrides = {k: v for k, v in self.model.items() if k != "preset"}
+        if self.arch != "morph":
+            raise ConfigError(f"model.arch is {self.arch!r}, not MORPH; use TrainConfig.model_config(spec)")
+        overrides = {k: v for k, v in self.model.items() if k not in ("preset", "arch")}
         try:
             config = MorphConfig.from_preset(self.model.get("preset", "Ti"), **overrides)
         except (TypeError, ValueError) as err:

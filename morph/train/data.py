@@ -8,7 +8,7 @@ import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Union
 
 import torch
 from torch.utils.data import DataLoader
@@ -18,6 +18,7 @@ from pde_data import Batch, DataError, MixtureBatchSampler, PDEDataset, WindowDa
 from pde_data.simulators import SIMULATORS, check_parameters
 
 from morph.config import MorphConfig
+from morph.model.baselines import BaselineConfig
 from morph.train.config import ConfigError, DataSource, TrainConfig
 
 __all__ = ["RunData", "build_data", "resolve_source"]
@@ -65,7 +66,9 @@ class RunData:
         return [d.spec for d in self.datasets]
 
 
-def build_data(config: TrainConfig, model: MorphConfig) -> RunData:
+def build_data(config: TrainConfig, model: Union[MorphConfig, BaselineConfig]) -> RunData:
+    """The run's datasets, each checked against the model (`model.check_fits`), with their
+    windows and the mixture loader (components padded to `model.max_components`)."""
     datasets, train, val, batch_sizes = [], [], [], []
     for source in config.datasets:
         dataset = resolve_source(source, config.cache)
