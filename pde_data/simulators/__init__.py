@@ -6,14 +6,14 @@ runs it and returns an in-memory `PDEDataset` with its spec and statistics.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
+from pde_data.simulators._parameters import Parameter, check_values, resolve_boundaries
 
-__all__ = ["SIMULATORS", "Simulator", "check_parameters", "generate", "register"]
+__all__ = ["SIMULATORS", "Parameter", "Simulator", "check_parameters", "generate", "register"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,10 @@ class Simulator:
 
     `run(n_traj, steps, resolution, seed, **parameters) -> PDEDataset` where
     `resolution` is the number of grid points per spatial axis and the
-    keyword-only `parameters` are physical ones (viscosity, frame_dt, ...).
+    keyword-only `parameters` are the physical ones declared in `physics`
+    (viscosity, frame_dt, ...) and, where `boundaries` offers more than one
+    kind, `boundary` (one kind for every axis or one per axis; the first is
+    the default). `fields` names the output fields with their components.
     """
 
     name: str
@@ -30,12 +33,18 @@ class Simulator:
     n_spatial_dims: int
     default_resolution: int
     run: Callable[..., PDEDataset]
+    physics: tuple[Parameter, ...] = ()
+    boundaries: tuple[str, ...] = ("periodic",)
+    fields: tuple[tuple[str, int], ...] = ()
 
     @property
     def parameters(self) -> dict[str, Any]:
-        """The physical parameters `run` takes, with their defaults: `{"viscosity": 0.015, ...}`."""
-        return {p.name: p.default for p in inspect.signature(self.run).parameters.values()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY}
+        """The parameters `run` takes, with their defaults: a number, or the `(low, high)` range
+        drawn per trajectory; e.g. `{"viscosity": (0.012, 0.02), "frame_dt": 0.02}`."""
+        out: dict[str, Any] = {p.name: p.default for p in self.physics}
+        if len(self.boundaries) > 1:
+            out["boundary"] = self.boundaries[0]
+        return out
 
 
 SIMULATORS: dict[str, Simulator] = {}
@@ -47,8 +56,9 @@ def register(sim: Simulator) -> Simulator:
 
 
 def check_parameters(name: str, parameters: Mapping[str, Any]) -> None:
-    """Raise a `DataError` unless `name` is a simulator and each key of `parameters` one of its
-    physical parameters (not n_traj, steps, resolution or seed, which have arguments of their own)."""
+    """Raise a `DataError` unless `name` is a simulator, each key of `parameters` one of its
+    physical parameters (not n_traj, steps, resolution or seed, which have arguments of their own)
+    and each value within the parameter's stable range (or a boundary the simulator supports)."""
     if name not in SIMULATORS:
         raise DataError(f"unknown simulator {name!r}; available: {', '.join(sorted(SIMULATORS))}")
     known = SIMULATORS[name].parameters
@@ -58,6 +68,10 @@ def check_parameters(name: str, parameters: Mapping[str, Any]) -> None:
         raise DataError(f"simulator {name!r} has no parameter {', '.join(map(repr, unknown))}; "
                         f"its parameters (with defaults): {listed} (n_traj, steps, resolution and seed "
                         "are arguments of their own)")
+    sim = SIMULATORS[name]
+    check_values(name, sim.physics, parameters)
+    if "boundary" in parameters:
+        resolve_boundaries(name, sim.boundaries, parameters["boundary"], sim.n_spatial_dims)
 
 
 def generate(name: str, n_traj: int = 16, steps: int = 20, resolution: Optional[int] = None,
@@ -65,8 +79,11 @@ def generate(name: str, n_traj: int = 16, steps: int = 20, resolution: Optional[
     """Simulate `n_traj` trajectories of `steps` frames with the simulator `name`.
 
     `parameters` override the simulator's physical parameters
-    (`SIMULATORS[name].parameters` lists them with their defaults), e.g.
-    `generate("burgers_1d", viscosity=0.005)`; they are recorded in `spec.attrs`.
+    (`SIMULATORS[name].parameters` lists them with their defaults): a number pins
+    one for every trajectory, `(low, high)` draws it per trajectory, e.g.
+    `generate("burgers_1d", viscosity=0.005)` or `viscosity=(0.005, 0.05)`. They are
+    recorded in `spec.attrs`: the value or range under the parameter's name, the
+    value of each trajectory in `spec.attrs["trajectory_parameters"][name]`.
     """
     check_parameters(name, parameters)
     for arg, value, low in (("n_traj", n_traj, 1), ("steps", steps, 2)):
