@@ -101,6 +101,8 @@ from pde_data.simulators import (  # noqa: E402,F401
     advection_diffusion_3d,
     burgers_1d,
     euler_1d,
+    heat,
     navier_stokes_2d,
     shallow_water_2d,
+    wave,
 )
