@@ -101,8 +101,11 @@ from pde_data.simulators import (  # noqa: E402,F401
     advection_diffusion_3d,
     burgers_1d,
     euler_1d,
+    fitzhugh_nagumo_2d,
+    gray_scott_2d,
     heat,
     navier_stokes_2d,
+    phase_field,
     shallow_water_2d,
     wave,
 )

@@ -16,20 +16,27 @@ spectral coefficients of the extended field `(..., *spectral_shape)`; `k2` is
 |k|^2 on the spectral grid. Pointwise nonlinear terms are formed on the
 physical grid (`backward`), so they keep the mirror symmetry by construction.
 `integrate` runs integrating-factor RK4 over saved frames for
-`d u_hat / dt = linear * u_hat + nonlinear(u_hat)`.
+`d u_hat / dt = linear * u_hat + nonlinear(u_hat)`; `reaction_diffusion` is
+that for `u_t = D lap u + R(u)` with a pointwise reaction `R`.
+`start_box` and `box_dataset` are the first and last lines of every box
+simulator's `simulate` (arguments, parameters, box and generator; the dataset
+with its spacing, boundaries and attributes).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
+from pde_data.dataset import PDEDataset
 from pde_data.simulators._common import (
-    frame_progress, integrating_factor_rk4_step, smooth_random_field, substep_count,
+    build_dataset, check_arguments, frame_progress, integrating_factor_rk4_step, smooth_random_field,
+    substep_count,
 )
+from pde_data.simulators._parameters import Draws, Parameter, resolve_boundaries, spec_boundaries
 
-__all__ = ["BOX_BOUNDARIES", "SpectralBox", "integrate"]
+__all__ = ["BOX_BOUNDARIES", "SpectralBox", "box_dataset", "integrate", "reaction_diffusion", "start_box"]
 
 BOX_BOUNDARIES = ("periodic", "neumann", "dirichlet")
 _MIRROR_SIGN = {"neumann": 1.0, "dirichlet": -1.0}
@@ -87,21 +94,26 @@ class SpectralBox:
         return field
 
 
+MaxStep = Union[float, Callable[[np.ndarray], float]]
+
+
 def integrate(box: SpectralBox, state: np.ndarray, linear: np.ndarray, *, frame_dt: float, steps: int,
-              max_dt: float, name: str,
+              max_dt: MaxStep, name: str,
               nonlinear: Optional[Callable[[np.ndarray], np.ndarray]] = None) -> np.ndarray:
     """Frames of `d u_hat/dt = linear * u_hat + nonlinear(u_hat)` from `state (N, F, *space)`.
 
     `linear` broadcasts against the coefficients `(N, F, *spectral)` (e.g. `-D k2`);
-    it is integrated exactly, the rest by RK4 with substeps <= `max_dt`. Returns
-    `(N, T=steps, F, *space)` float64; without `nonlinear` every frame is exact.
+    it is integrated exactly, the rest by RK4 with substeps <= `max_dt` (a number, or
+    a function of the last frame's grid values). Returns `(N, T=steps, F, *space)`
+    float64; without `nonlinear` every frame is exact.
     """
-    n_sub = 1 if nonlinear is None else substep_count(frame_dt, max_dt)
-    dt = frame_dt / n_sub
-    half_step = np.exp(linear * dt / 2)
     coefficients = box.forward(np.asarray(state, dtype=np.float64))
     frames = [box.backward(coefficients)]
     for _ in frame_progress(name, steps - 1):
+        limit = max_dt(frames[-1]) if callable(max_dt) else max_dt
+        n_sub = 1 if nonlinear is None else substep_count(frame_dt, limit)
+        dt = frame_dt / n_sub
+        half_step = np.exp(linear * dt / 2)
         for _ in range(n_sub):
             if nonlinear is None:
                 coefficients = half_step**2 * coefficients
@@ -109,3 +121,39 @@ def integrate(box: SpectralBox, state: np.ndarray, linear: np.ndarray, *, frame_
                 coefficients = integrating_factor_rk4_step(coefficients, nonlinear, half_step, dt)
         frames.append(box.backward(coefficients))
     return np.stack(frames, axis=1)
+
+
+def reaction_diffusion(box: SpectralBox, state: np.ndarray, diffusivity: np.ndarray,
+                       reaction: Callable[[np.ndarray], np.ndarray], *, frame_dt: float, steps: int,
+                       max_dt: MaxStep, name: str) -> np.ndarray:
+    """Frames of `u_t = D lap u + R(u)` for the fields `state (N, F, *space)`: `diffusivity (N or 1, F)`,
+    `reaction` maps grid values `(N, F, *space)` to their rates. Returns `(N, T=steps, F, *space)`."""
+    linear = -np.reshape(diffusivity, np.shape(diffusivity) + (1,) * box.ndim) * box.k2  # (N, F, *spectral)
+
+    def nonlinear(coefficients: np.ndarray) -> np.ndarray:
+        return box.forward(reaction(box.backward(coefficients)))
+
+    return integrate(box, state, linear, frame_dt=frame_dt, steps=steps, max_dt=max_dt, name=name,
+                     nonlinear=nonlinear)
+
+
+def start_box(name: str, n_traj: int, steps: int, resolution: int, seed: int, physics: Sequence[Parameter], *,
+              supported: Sequence[str], boundary: Any, n_space: int, length: float,
+              **given: Any) -> tuple[Draws, SpectralBox, np.random.Generator]:
+    """Check a `simulate` call and draw its parameters (`check_arguments`), resolve `boundary`
+    among `supported`, and build the box `[0, length)^n_space` and the initial-condition generator."""
+    draws = check_arguments(name, n_traj, steps, resolution, seed, physics, **given)
+    boundaries = resolve_boundaries(name, supported, boundary, n_space)
+    return draws, SpectralBox(resolution, boundaries, length), np.random.default_rng(seed)
+
+
+def box_dataset(name: str, box: SpectralBox, fields: Mapping[str, np.ndarray], physics: Draws, *, equation: str,
+                seed: int, origin: float = 0.0) -> PDEDataset:
+    """`build_dataset` for fields `(N, T, C_f, *space)` on `box`, recording the equation, the parameters,
+    the boundary kind per axis, the domain `[origin, origin + length]` per axis and the seed."""
+    return build_dataset(
+        name, fields, spacing=(box.spacing,) * box.ndim, dt=physics["frame_dt"],
+        boundary_conditions=spec_boundaries(box.boundaries),
+        attrs={"equation": equation, **physics.attrs(), "boundary": list(box.boundaries),
+               "domain": [[origin, origin + box.length]] * box.ndim, "seed": seed},
+    )

@@ -34,9 +34,7 @@ import numpy as np
 
 from pde_data.dataset import PDEDataset
 from pde_data.simulators import Parameter, Simulator, register
-from pde_data.simulators._common import build_dataset, check_arguments
-from pde_data.simulators._parameters import resolve_boundaries, spec_boundaries
-from pde_data.simulators._spectral_box import BOX_BOUNDARIES, SpectralBox, integrate
+from pde_data.simulators._spectral_box import BOX_BOUNDARIES, SpectralBox, box_dataset, integrate, start_box
 
 __all__ = ["simulate", "wall_profile"]
 
@@ -76,24 +74,17 @@ def _simulator(name: str, n_space: int, default_resolution: int, default_frame_d
                  frame_dt: Any = None, boundary: Any = BOUNDARIES[0]) -> PDEDataset:
         """`n_traj` heat trajectories of `steps` frames on a `resolution`^d grid; field `u (N, T, 1, *space)`.
         Parameters: None (the default), a number (pinned) or a `(low, high)` range."""
-        physics = check_arguments(name, n_traj, steps, resolution, seed, physics_declared,
-                                  diffusivity=diffusivity, left_value=left_value, right_value=right_value,
-                                  frame_dt=frame_dt)
-        boundaries = resolve_boundaries(name, BOUNDARIES, boundary, n_space)
-        box = SpectralBox(resolution, boundaries, DOMAIN_LENGTH)
-        rng = np.random.default_rng(seed)
+        physics, box, rng = start_box(name, n_traj, steps, resolution, seed, physics_declared,
+                                      supported=BOUNDARIES, boundary=boundary, n_space=n_space,
+                                      length=DOMAIN_LENGTH, diffusivity=diffusivity, left_value=left_value,
+                                      right_value=right_value, frame_dt=frame_dt)
         offset = wall_profile(box, physics["left_value"], physics["right_value"])
         wiggle = box.random_field(rng, n_traj, lambda k: 1.0 / k, max_mode=8)
         decay = -np.reshape(physics["diffusivity"], (-1, 1) + (1,) * n_space) * box.k2  # (N, 1, *spectral)
         v = integrate(box, wiggle[:, None], decay, frame_dt=physics["frame_dt"], steps=steps, max_dt=np.inf,
                       name=name)
         u = v + offset[:, None, None]  # (N, T, 1, *space)
-        return build_dataset(
-            name, {"u": u}, spacing=(box.spacing,) * n_space, dt=physics["frame_dt"],
-            boundary_conditions=spec_boundaries(boundaries),
-            attrs={"equation": "u_t = D lap u", **physics.attrs(), "boundary": list(boundaries),
-                   "domain": [[0.0, DOMAIN_LENGTH]] * n_space, "seed": seed},
-        )
+        return box_dataset(name, box, {"u": u}, physics, equation="u_t = D lap u", seed=seed)
 
     return register(Simulator(
         name, f"heat equation {n_space}D, Dirichlet/Neumann walls or periodic, exact spectral (field u)",

@@ -33,9 +33,8 @@ import numpy as np
 
 from pde_data.dataset import PDEDataset
 from pde_data.simulators import Parameter, Simulator, register
-from pde_data.simulators._common import build_dataset, check_arguments, frame_progress
-from pde_data.simulators._parameters import resolve_boundaries, spec_boundaries
-from pde_data.simulators._spectral_box import BOX_BOUNDARIES, SpectralBox
+from pde_data.simulators._common import frame_progress
+from pde_data.simulators._spectral_box import BOX_BOUNDARIES, SpectralBox, box_dataset, start_box
 
 __all__ = ["evolve"]
 
@@ -71,20 +70,14 @@ def _simulator(name: str, n_space: int, default_resolution: int, default_frame_d
                  speed: Any = None, frame_dt: Any = None, boundary: Any = BOUNDARIES[0]) -> PDEDataset:
         """`n_traj` wave trajectories of `steps` frames on a `resolution`^d grid; fields
         `u`, `u_t (N, T, 1, *space)`. Parameters: None (the default), a number or a `(low, high)` range."""
-        physics = check_arguments(name, n_traj, steps, resolution, seed, physics_declared, speed=speed,
-                                  frame_dt=frame_dt)
-        boundaries = resolve_boundaries(name, BOUNDARIES, boundary, n_space)
-        box = SpectralBox(resolution, boundaries, DOMAIN_LENGTH)
-        rng = np.random.default_rng(seed)
+        physics, box, rng = start_box(name, n_traj, steps, resolution, seed, physics_declared,
+                                      supported=BOUNDARIES, boundary=boundary, n_space=n_space,
+                                      length=DOMAIN_LENGTH, speed=speed, frame_dt=frame_dt)
         u0 = box.random_field(rng, n_traj, lambda k: k**-2.0, max_mode=4)
         u, u_t = evolve(box, u0, np.zeros_like(u0), speed=physics["speed"], frame_dt=physics["frame_dt"],
                         steps=steps, name=name)
-        return build_dataset(
-            name, {"u": u[:, :, None], "u_t": u_t[:, :, None]}, spacing=(box.spacing,) * n_space,
-            dt=physics["frame_dt"], boundary_conditions=spec_boundaries(boundaries),
-            attrs={"equation": "u_tt = c^2 lap u", **physics.attrs(), "boundary": list(boundaries),
-                   "domain": [[0.0, DOMAIN_LENGTH]] * n_space, "seed": seed},
-        )
+        return box_dataset(name, box, {"u": u[:, :, None], "u_t": u_t[:, :, None]}, physics,
+                           equation="u_tt = c^2 lap u", seed=seed)
 
     return register(Simulator(
         name, f"wave equation {n_space}D, clamped/free walls or periodic, exact spectral (u, u_t)",
