@@ -98,13 +98,17 @@ def generate(name: str, n_traj: int = 16, steps: int = 20, resolution: Optional[
 
 # Each import registers one simulator.
 from pde_data.simulators import (  # noqa: E402,F401
+    advection_1d,
     advection_diffusion_3d,
     burgers_1d,
+    burgers_2d,
     euler_1d,
     fitzhugh_nagumo_2d,
     gray_scott_2d,
     heat,
+    kdv_1d,
     navier_stokes_2d,
+    navier_stokes_3d,
     phase_field,
     shallow_water_2d,
     wave,

@@ -36,7 +36,8 @@ from pde_data.simulators._common import (
 )
 from pde_data.simulators._parameters import Draws, Parameter, resolve_boundaries, spec_boundaries
 
-__all__ = ["BOX_BOUNDARIES", "SpectralBox", "box_dataset", "integrate", "reaction_diffusion", "start_box"]
+__all__ = ["BOX_BOUNDARIES", "SpectralBox", "box_dataset", "integrate", "reaction_diffusion", "speed_limit",
+           "start_box"]
 
 BOX_BOUNDARIES = ("periodic", "neumann", "dirichlet")
 _MIRROR_SIGN = {"neumann": 1.0, "dirichlet": -1.0}
@@ -95,6 +96,15 @@ class SpectralBox:
 
 
 MaxStep = Union[float, Callable[[np.ndarray], float]]
+
+
+def speed_limit(cfl: float, spacing: float) -> Callable[[np.ndarray], float]:
+    """`max_dt` for `integrate` on a velocity `(N, C, *space)`: `cfl * spacing / max |u|`."""
+
+    def max_dt(velocity: np.ndarray) -> float:
+        return cfl * spacing / max(float(np.sqrt((velocity**2).sum(axis=1)).max()), 1e-6)
+
+    return max_dt
 
 
 def integrate(box: SpectralBox, state: np.ndarray, linear: np.ndarray, *, frame_dt: float, steps: int,

@@ -53,6 +53,9 @@ def test_default_draws_are_recorded_per_trajectory_within_the_default_range(name
             assert len(set(values)) == 3  # each trajectory its own physics
 
 
+SHAPES_ITS_INITIAL_STATE = {"kdv_1d"}  # soliton widths follow the dispersion
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_a_pinned_value_is_used_by_every_trajectory_and_leaves_the_initial_state_alone(name):
     p = _per_trajectory(name)[0]
@@ -61,6 +64,8 @@ def test_a_pinned_value_is_used_by_every_trajectory_and_leaves_the_initial_state
     default = _small(name)
     assert pinned.spec.attrs[p.name] == pytest.approx(value)
     np.testing.assert_allclose(pinned.spec.attrs["trajectory_parameters"][p.name], value, rtol=1e-12)
+    if name in SHAPES_ITS_INITIAL_STATE:
+        return
     for field, array in default.fields.items():
         np.testing.assert_array_equal(pinned.fields[field][:, 0], array[:, 0])
 

@@ -109,7 +109,7 @@ def test_default_run_has_the_documented_shape():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(name="heat_7d"), "unknown simulator 'heat_7d'; available: advection_diffusion_3d"),
+    (dict(name="heat_7d"), "unknown simulator 'heat_7d'; available: advection_1d, advection_diffusion_3d"),
     (dict(name="burgers_1d", n_traj=0), "n_traj"),
     (dict(name="burgers_1d", steps=1), "steps"),
     (dict(name="burgers_1d", n_traj=2.5), "n_traj"),
