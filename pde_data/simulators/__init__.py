@@ -103,6 +103,7 @@ from pde_data.simulators import (  # noqa: E402,F401
     burgers_1d,
     burgers_2d,
     euler_1d,
+    euler_2d,
     fitzhugh_nagumo_2d,
     gray_scott_2d,
     heat,

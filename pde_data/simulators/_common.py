@@ -8,7 +8,8 @@
   `smooth_random_field` and `integrating_factor_rk4_step`.
 - Finite-volume tools along one axis: `muscl_faces` (minmod-limited
   reconstruction, periodic), `boundary_faces` (the same with ghost cells for
-  periodic, open or reflecting ends) and `hll_flux`.
+  periodic, open or reflecting ends), `hll_flux` and `hll_states` (the HLL
+  flux between reconstructed states, given the system's flux and wave speeds).
 - `substep_count`: how many equal solver substeps fill one saved frame;
   `frame_progress`: the loop over saved frames, with a progress bar on a terminal.
 """
@@ -27,7 +28,7 @@ from pde_data.simulators._parameters import Draws, Parameter, draw_parameters
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = [
-    "boundary_faces", "build_dataset", "check_arguments", "dealias_mask", "frame_progress", "hll_flux",
+    "boundary_faces", "build_dataset", "check_arguments", "dealias_mask", "frame_progress", "hll_flux", "hll_states",
     "integrating_factor_rk4_step", "muscl_faces", "smooth_random_field", "substep_count", "wavenumbers",
 ]
 
@@ -195,3 +196,12 @@ def hll_flux(u_left: np.ndarray, u_right: np.ndarray, f_left: np.ndarray, f_righ
     s_l = np.minimum(s_left, 0.0)[:, None]
     s_r = np.maximum(s_right, 0.0)[:, None]
     return (s_r * f_left - s_l * f_right + s_l * s_r * (u_right - u_left)) / (s_r - s_l)
+
+
+def hll_states(left: np.ndarray, right: np.ndarray,
+               physics: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """HLL flux between reconstructed primitive states `left`, `right` (variables on axis 1);
+    `physics(state) -> (conserved, flux, slowest, fastest)` with the signal speeds of that state."""
+    u_l, f_l, slow_l, fast_l = physics(left)
+    u_r, f_r, slow_r, fast_r = physics(right)
+    return hll_flux(u_l, u_r, f_l, f_r, np.minimum(slow_l, slow_r), np.maximum(fast_l, fast_r))

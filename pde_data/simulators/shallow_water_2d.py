@@ -37,7 +37,7 @@ import numpy as np
 from pde_data.dataset import PDEDataset
 from pde_data.simulators import Parameter, Simulator, register
 from pde_data.simulators._common import (
-    boundary_faces, build_dataset, check_arguments, frame_progress, hll_flux, smooth_random_field,
+    boundary_faces, build_dataset, check_arguments, frame_progress, hll_states, smooth_random_field,
 )
 from pde_data.simulators._parameters import resolve_boundaries, spec_boundaries
 
@@ -65,19 +65,16 @@ def _primitive(conserved: np.ndarray) -> np.ndarray:
 
 def _axis_flux(primitive: np.ndarray, axis: int, gravity: np.ndarray, boundary: str) -> np.ndarray:
     """HLL flux through the faces -1/2 .. n - 1/2 along spatial `axis`: `(N, 3, X + 1, Y)` for axis 0."""
-    left, right = boundary_faces(primitive, 2 + axis, boundary, normal=1 + axis)
-    fluxes, speeds = [], []
-    for state in (left, right):
+
+    def physics(state: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         conserved = _conserved(state)
         u_normal = state[:, 1 + axis]
         flux = conserved * u_normal[:, None]
         flux[:, 1 + axis] += 0.5 * gravity * state[:, 0] ** 2
         celerity = np.sqrt(gravity * state[:, 0])
-        fluxes.append((conserved, flux))
-        speeds.append((u_normal - celerity, u_normal + celerity))
-    (u_l, f_l), (u_r, f_r) = fluxes
-    return hll_flux(u_l, u_r, f_l, f_r, np.minimum(speeds[0][0], speeds[1][0]),
-                    np.maximum(speeds[0][1], speeds[1][1]))
+        return conserved, flux, u_normal - celerity, u_normal + celerity
+
+    return hll_states(*boundary_faces(primitive, 2 + axis, boundary, normal=1 + axis), physics)
 
 
 def _tendency(conserved: np.ndarray, dx: float, gravity: np.ndarray, boundaries: Sequence[str]) -> np.ndarray:

@@ -1,12 +1,14 @@
-"""KdV, linear advection-diffusion-dispersion, Burgers 2D and 3D Navier-Stokes:
-exact solutions (soliton, Fourier modes, Cole-Hopf, Beltrami flow) and
-invariants (mass, momentum, divergence, curl, energy). Tiny grids."""
+"""KdV, linear advection-diffusion-dispersion, Burgers 2D, 3D Navier-Stokes and
+2D Euler: exact solutions (soliton, Fourier modes, Cole-Hopf, Beltrami flow,
+the 1D scheme on 1D problems) and invariants (mass, momentum, energy,
+divergence, curl). Tiny grids."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from pde_data.simulators import burgers_2d, generate, kdv_1d, navier_stokes_3d
+from pde_data.simulators import burgers_2d, euler_1d, euler_2d, generate, kdv_1d, navier_stokes_3d
 from pde_data.simulators._spectral_box import SpectralBox
 
 
@@ -126,3 +128,48 @@ def test_navier_stokes_3d_stays_divergence_free_keeps_its_mean_and_loses_energy(
     assert (np.diff(energy, axis=1) < 0).all()
     nu = np.array(ds.spec.attrs["trajectory_parameters"]["viscosity"])
     assert ((0.02 <= nu) & (nu <= 0.05)).all()
+
+
+# --- Euler 2D ---------------------------------------------------------------------------
+
+
+def _euler_totals(ds) -> np.ndarray:
+    """(mass, momentum_x, momentum_y, energy) summed over the grid, `(4, N, T)`, with the recorded gammas."""
+    rho, p = (ds.fields[f][:, :, 0].astype(np.float64) for f in ("density", "pressure"))
+    u = ds.fields["velocity"].astype(np.float64)
+    gamma = np.array(ds.spec.attrs["trajectory_parameters"]["gamma"])[:, None, None, None]
+    energy = p / (gamma - 1) + 0.5 * rho * (u**2).sum(axis=2)
+    return np.stack([rho, rho * u[:, :, 0], rho * u[:, :, 1], energy]).sum(axis=(-2, -1))
+
+
+@pytest.mark.parametrize("boundary, conserved", [("periodic", [0, 1, 2, 3]), ("reflective", [0, 3]),
+                                                 (["reflective", "periodic"], [0, 2, 3])])
+def test_euler_2d_conserves_what_its_boundaries_keep_in(boundary, conserved):
+    ds = generate("euler_2d", n_traj=3, steps=6, resolution=16, seed=6, boundary=boundary, frame_dt=0.02)
+    totals = _euler_totals(ds)[conserved]
+    scale = np.abs(totals).max(axis=-1, keepdims=True) + 1.0
+    np.testing.assert_allclose(totals / scale, totals[..., :1].repeat(6, axis=-1) / scale, atol=2e-6)
+    assert ds.spec.stats["density"].min > 0 and ds.spec.stats["pressure"].min > 0
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_euler_2d_on_a_problem_along_one_axis_is_the_1d_scheme(axis):
+    n = 32
+    x = (np.arange(n) + 0.5) / n
+    left = x < 0.4
+    rho_1d, p_1d, u_1d = np.where(left, 1.0, 0.3), np.where(left, 0.9, 0.2), np.where(left, 0.2, -0.1)
+    expected = euler_1d.evolve(rho_1d[None], u_1d[None], p_1d[None], frame_dt=0.02, steps=4, gamma=1.4)
+
+    def spread(profile: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(profile[:, None] if axis == 0 else profile[None, :], (n, n))[None]
+
+    velocity = np.zeros((1, 2, n, n))
+    velocity[0, axis] = spread(u_1d)[0]
+    frames = euler_2d.evolve(spread(rho_1d), velocity, spread(p_1d), frame_dt=0.02, steps=4, gamma=1.4)
+    take = (slice(None), 5) if axis == 0 else (5, slice(None))  # one line along the axis
+    for index, profile in ((0, expected[0]), (1 + axis, expected[1]), (3, expected[2])):
+        # the 2D step is about half the 1D one (its CFL bound sums both axes): only the time error differs
+        np.testing.assert_allclose(frames[0][:, index][(slice(None), *take)], profile[0], atol=1.5e-2)
+    uniform = frames[0][:, :, 7, :] if axis == 1 else frames[0][:, :, :, 7]
+    np.testing.assert_array_equal(uniform, frames[0][:, :, 3, :] if axis == 1 else frames[0][:, :, :, 3])
+    np.testing.assert_allclose(frames[0][:, 2 - axis], 0.0, atol=1e-6)  # no flow across the problem
