@@ -1,7 +1,13 @@
 """Built-in PDE simulators: the embedded default data, no downloads.
 
-Each simulator is one module that registers a `Simulator`; `generate(name, ...)`
-runs it and returns an in-memory `PDEDataset` with its spec and statistics.
+Each PDE family is one module that registers its `Simulator`s (one per
+dimensionality where the code is generic in it, e.g. `heat` -> heat_1d, heat_3d);
+`generate(name, ...)` runs one and returns an in-memory `PDEDataset` with its spec
+and statistics. Physical parameters are declared (`Parameter`: default range,
+stable range), drawn per trajectory and recorded in
+`spec.attrs["trajectory_parameters"]`; `boundary=` picks periodic, wall or open
+boundaries where a simulator has them. `corpus.build_corpus` writes them all.
+docs/corpus.md lists the families.
 """
 
 from __future__ import annotations
@@ -96,7 +102,7 @@ def generate(name: str, n_traj: int = 16, steps: int = 20, resolution: Optional[
     return sim.run(n_traj, steps, resolution, seed, **parameters)
 
 
-# Each import registers one simulator.
+# Each import registers its simulators.
 from pde_data.simulators import (  # noqa: E402,F401
     advection_1d,
     advection_diffusion_3d,
