@@ -176,7 +176,6 @@ def test_shallow_water_in_a_walled_basin_conserves_mass_with_walls_on_the_chosen
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("end", [0, 1])
 def test_stable_over_the_default_horizon_at_each_end_of_the_stable_ranges(name, end):
-    sim = SIMULATORS[name]
     extremes = {p.name: p.stable[end] for p in _per_trajectory(name)}
     steps = 20  # the default horizon, at the default resolution
     ds = generate(name, n_traj=1, steps=steps, seed=0, **extremes)
