@@ -52,6 +52,25 @@ class Simulator:
             out["boundary"] = self.boundaries[0]
         return out
 
+    def describe(self) -> str:
+        """Lines for a listing (`morph data list`): dims, default grid, fields, boundaries and
+        each parameter's default (a value, or the range drawn per trajectory) and stable range."""
+
+        def shown(value: Any) -> str:
+            return f"[{value[0]:g}, {value[1]:g}]" if isinstance(value, tuple) else f"{value:g}"
+
+        parameters = ", ".join(
+            f"{p.name} {shown(p.default)}{' per trajectory' if p.per_trajectory else ''} (stable {shown(p.stable)})"
+            for p in self.physics)
+        boundaries = ", ".join(f"{b} (default)" if i == 0 and len(self.boundaries) > 1 else b
+                               for i, b in enumerate(self.boundaries))
+        return "\n".join([
+            f"{self.name}: {self.n_spatial_dims}D, default resolution {self.default_resolution}; {self.description}",
+            "  fields: " + ", ".join(f"{name} ({c})" for name, c in self.fields),
+            "  boundaries: " + boundaries,
+            "  parameters: " + parameters,
+        ])
+
 
 SIMULATORS: dict[str, Simulator] = {}
 

@@ -212,3 +212,19 @@ def test_stable_over_frames_as_long_as_the_stable_range_of_frame_dt_allows(name)
     for field, array in ds.fields.items():  # a blow-up is orders of magnitude, not a factor (u_t starts at 0)
         assert np.isfinite(array).all(), field
         assert np.abs(array).max() <= 100 * start, field
+
+
+def test_a_simulator_describes_its_dims_fields_boundaries_and_ranges():
+    text = SIMULATORS["euler_2d"].describe()
+    assert text.splitlines()[0].startswith("euler_2d: 2D, default resolution 48; compressible Euler 2D")
+    assert "fields: density (1), pressure (1), velocity (2)" in text
+    assert "boundaries: open (default), periodic, reflective" in text
+    assert "gamma [1.3, 1.5] per trajectory (stable [1.1, 1.67]), frame_dt 0.01 (stable [0.001, 0.05])" in text
+
+
+def test_the_spec_summary_shows_the_range_of_the_per_trajectory_parameters():
+    ds = generate("burgers_1d", n_traj=4, steps=2, resolution=16, seed=1, viscosity=(0.01, 0.1))
+    values = ds.spec.attrs["trajectory_parameters"]["viscosity"]
+    lines = ds.spec.describe().splitlines()
+    assert lines[-1] == f"per trajectory viscosity {min(values):.4g}..{max(values):.4g} (4 values)"
+    assert "trajectory_parameters" not in ds.spec.describe()
