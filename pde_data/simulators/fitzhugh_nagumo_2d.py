@@ -13,7 +13,7 @@ chosen every frame (the cubic's rate is |1 - 3 u^2|; RK4 is stable up to 2.78 / 
 and at most 0.1.
 
 Initial conditions: u and v independent smooth random fields of RMS 1 (Fourier
-modes |k_i| <= 12, amplitude ~ 1/|k|^0.5): rough noise that organises into
+modes |k_i| <= 10, amplitude ~ 1/|k|): noise that organises into
 activator-inhibitor patterns.
 
 Parameters, per trajectory: D_u log-uniform in [5e-4, 2e-3] (stable
@@ -80,7 +80,7 @@ def simulate(n_traj: int = 16, steps: int = 20, resolution: int = 48, seed: int 
     physics, box, rng = start_box(NAME, n_traj, steps, resolution, seed, PHYSICS, supported=BOUNDARIES,
                                   boundary=boundary, n_space=N_SPACE, length=DOMAIN_LENGTH,
                                   diffusivity_u=diffusivity_u, diffusivity_v=diffusivity_v, k=k, frame_dt=frame_dt)
-    state = box.random_field(rng, 2 * n_traj, lambda q: q**-0.5, max_mode=12)
+    state = box.random_field(rng, 2 * n_traj, lambda q: 1.0 / q, max_mode=10)
     state = state.reshape(n_traj, 2, resolution, resolution)
     uv = evolve(box, state, diffusivity_u=physics["diffusivity_u"], diffusivity_v=physics["diffusivity_v"],
                 k=physics["k"], frame_dt=physics["frame_dt"], steps=steps)
