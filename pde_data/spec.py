@@ -182,8 +182,13 @@ class DatasetSpec:
                 mean = ", ".join(f"{m:.4g}" for m in st.mean)
                 line += f"   mean [{mean}]  std {st.std:.4g}  min {st.min:.4g}  max {st.max:.4g}"
             lines.append(line)
-        if self.attrs:
-            lines.append("attributes   " + ", ".join(f"{k}={v}" for k, v in self.attrs.items()))
+        per_trajectory = self.attrs.get("trajectory_parameters")
+        shown = {k: v for k, v in self.attrs.items() if k != "trajectory_parameters" or not isinstance(v, dict)}
+        if shown:
+            lines.append("attributes   " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+        if isinstance(per_trajectory, dict) and per_trajectory:
+            lines.append("per trajectory " + ", ".join(
+                f"{k} {min(v):.4g}..{max(v):.4g} ({len(v)} values)" for k, v in per_trajectory.items() if v))
         return "\n".join(lines)
 
 

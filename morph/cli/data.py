@@ -26,12 +26,10 @@ def data_list() -> None:
     """List the built-in simulators and the file readers."""
     from pde_data import READERS, SIMULATORS
 
-    typer.echo("simulators (morph data generate NAME):")
-    for sim in SIMULATORS.values():
-        typer.echo(f"  {sim.name:<24} {sim.n_spatial_dims}D, default resolution {sim.default_resolution}: "
-                   f"{sim.description}")
-        parameters = ", ".join(f"{k}={v}" for k, v in sim.parameters.items())
-        typer.echo(f"  {'':<24} --param {parameters}")
+    typer.echo("simulators (morph data generate NAME [--param KEY=VALUE]; a [low, high] range is drawn per "
+               "trajectory):")
+    for sim in sorted(SIMULATORS.values(), key=lambda sim: (sim.n_spatial_dims, sim.name)):
+        typer.echo("  " + sim.describe().replace("\n", "\n  "))
     typer.echo("readers (morph data convert SRC --format NAME, or auto):")
     for reader in READERS.values():
         typer.echo(f"  {reader.name:<24} {reader.description}")
@@ -58,6 +56,23 @@ def data_generate(
     dataset = generate(name, n_traj=n_traj, steps=steps, resolution=resolution, seed=seed, **parameters)
     store = convert(dataset, out, overwrite=overwrite)
     typer.echo(f"wrote {out}: {store!r}")
+
+
+@data_app.command("corpus")
+def data_corpus(
+    out: Path = typer.Option(..., "--out", help="corpus directory (created; an existing corpus resumes)"),
+    scale: str = typer.Option("tiny", "--scale", help="tiny (under 2 min on 2 cores), small or full"),
+    only: Optional[List[str]] = typer.Option(None, "--only", help="simulator name; repeat to build several"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
+) -> None:
+    """Build every built-in simulator's canonical stores and a manifest (corpus.json); resumes."""
+    from pde_data.simulators.corpus import MANIFEST, build_corpus
+
+    manifest = build_corpus(out, scale=scale, only=only or None, progress=not quiet)
+    stores = manifest["stores"]
+    size = sum(entry["bytes"] for entry in stores.values())
+    typer.echo(f"wrote {out}: {len(stores)} stores of {len(manifest['simulators'])} simulators, "
+               f"{size / 2**20:.0f} MiB ({out / MANIFEST}); train on it with --dataset corpus:{out}")
 
 
 @data_app.command("convert")

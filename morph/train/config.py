@@ -107,6 +107,35 @@ class DataSource:
         raise ConfigError(f"a dataset entry must be a string or a mapping, got {type(item).__name__}")
 
 
+#: `--dataset corpus:DIR[:WEIGHT]` trains on every store of a corpus (`morph data corpus`).
+CORPUS_PREFIX = "corpus:"
+
+
+def _expand_corpus(source: "DataSource") -> list["DataSource"]:
+    """A `corpus:DIR` source as one source per store of the corpus in DIR (its `corpus.json`):
+    each simulator gets an equal share of the source's weight, split evenly among its stores."""
+    if not source.source.startswith(CORPUS_PREFIX):
+        return [source]
+    directory = Path(source.source[len(CORPUS_PREFIX):])
+    manifest_path = directory / "corpus.json"
+    try:
+        stores = json.loads(manifest_path.read_text())["stores"]
+    except FileNotFoundError:
+        raise ConfigError(f"dataset {source.source!r}: {manifest_path} does not exist; build the corpus first "
+                          f"(morph data corpus --out {directory})") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ConfigError(f"dataset {source.source!r}: {manifest_path} is not a corpus manifest ({err}); build "
+                          f"the corpus again (morph data corpus --out {directory})") from err
+    if not stores:
+        raise ConfigError(f"dataset {source.source!r}: the corpus in {directory} has no stores yet")
+    per_simulator: dict[str, list[str]] = {}
+    for path, entry in sorted(stores.items()):
+        per_simulator.setdefault(entry["simulator"], []).append(path)
+    share = source.weight / len(per_simulator)
+    return [dataclasses.replace(source, source=str(directory / path), weight=share / len(paths))
+            for paths in per_simulator.values() for path in paths]
+
+
 @dataclass
 class TrainConfig:
     """A training run. `model` holds a preset name plus MorphConfig overrides, or
@@ -165,7 +194,7 @@ class TrainConfig:
     cache_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
-        self.datasets = [DataSource.parse(d) for d in self.datasets]
+        self.datasets = [source for d in self.datasets for source in _expand_corpus(DataSource.parse(d))]
         if not self.datasets:
             raise ConfigError("datasets: give at least one simulator name or path")
         if not isinstance(self.model, dict):

@@ -5,6 +5,8 @@ mixture loader."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +34,11 @@ def resolve_source(source: DataSource, cache: Path) -> PDEDataset:
         sim = SIMULATORS[source.source]
         check_parameters(sim.name, source.options)
         resolution = source.resolution or sim.default_resolution
-        params = "".join(f"-{key}{value}" for key, value in sorted(source.options.items()))
-        name = f"{sim.name}-n{source.n_traj}-t{source.steps}-r{resolution}-s{source.seed}{params}.zarr"
+        # The name holds everything the data depends on: the arguments, and the parameters in effect
+        # (the simulator's defaults, drawn ranges included, with the options over them) as a short hash.
+        parameters = json.dumps({**sim.parameters, **source.options}, sort_keys=True, default=str)
+        digest = hashlib.sha256(parameters.encode()).hexdigest()[:10]
+        name = f"{sim.name}-n{source.n_traj}-t{source.steps}-r{resolution}-s{source.seed}-p{digest}.zarr"
         path = cache / "data" / name
         if not path.exists():
             logger.info("generating %s into %s (once; cached for later runs)", sim.name, path)

@@ -1,12 +1,15 @@
 """Pieces the built-in simulators share.
 
 - `check_arguments`, `build_dataset`: the common contract of every `simulate`
-  (argument checks; float32 arrays `(N, T, C_f, *space)` wrapped in a
-  `PDEDataset` whose spec carries the statistics).
+  (argument checks and the draws of the declared physical parameters, see
+  `_parameters`; float32 arrays `(N, T, C_f, *space)` wrapped in a `PDEDataset`
+  whose spec carries the statistics).
 - Spectral tools on the periodic box `[0, L)^d`: `wavenumbers`, `dealias_mask`,
   `smooth_random_field` and `integrating_factor_rk4_step`.
-- Finite-volume tools along one periodic axis: `muscl_faces` (minmod-limited
-  reconstruction) and `hll_flux`.
+- Finite-volume tools along one axis: `muscl_faces` (minmod-limited
+  reconstruction, periodic), `boundary_faces` (the same with ghost cells for
+  periodic, open or reflecting ends), `hll_flux` and `hll_states` (the HLL
+  flux between reconstructed states, given the system's flux and wave speeds).
 - `substep_count`: how many equal solver substeps fill one saved frame;
   `frame_progress`: the loop over saved frames, with a progress bar on a terminal.
 """
@@ -21,25 +24,24 @@ from tqdm import tqdm  # not tqdm.auto: no widget warning in notebooks
 
 from pde_data.dataset import PDEDataset, compute_stats
 from pde_data.errors import DataError
+from pde_data.simulators._parameters import Draws, Parameter, draw_parameters
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = [
-    "build_dataset", "check_arguments", "dealias_mask", "frame_progress", "hll_flux",
+    "boundary_faces", "build_dataset", "check_arguments", "dealias_mask", "frame_progress", "hll_flux", "hll_states",
     "integrating_factor_rk4_step", "muscl_faces", "smooth_random_field", "substep_count", "wavenumbers",
 ]
 
 
 def check_arguments(name: str, n_traj: int, steps: int, resolution: int, seed: int,
-                    **positive: float) -> None:
-    """Raise a `DataError` naming the argument when a `simulate` call is malformed;
-    the keyword arguments are physical parameters that must be numbers > 0."""
+                    physics: Sequence[Parameter] = (), **given: Any) -> Draws:
+    """Raise a `DataError` naming the argument when a `simulate` call is malformed, else draw
+    the declared `physics` parameters (`given[name]`: None for the default, a number, a range)."""
     for arg, value, low in (("n_traj", n_traj, 1), ("steps", steps, 2), ("resolution", resolution, 8),
                             ("seed", seed, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise DataError(f"simulator {name!r}: {arg} must be an int >= {low}, got {value!r}")
-    for arg, value in positive.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not value > 0:
-            raise DataError(f"simulator {name!r}: {arg} must be a number > 0, got {value!r}")
+    return draw_parameters(name, physics, n_traj, seed, **given)
 
 
 def build_dataset(name: str, fields: Mapping[str, np.ndarray], *, spacing: Sequence[float], dt: float,
@@ -163,6 +165,30 @@ def muscl_faces(cells: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return cells + half_slope, np.roll(cells - half_slope, -1, axis)
 
 
+GHOST_MODES = {"periodic": "wrap", "open": "edge", "reflective": "symmetric"}
+
+
+def boundary_faces(cells: np.ndarray, axis: int, kind: str,
+                   normal: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+    """Minmod-limited states on the n + 1 faces -1/2 .. n - 1/2 along `axis` of
+    `cells (N, V, ..., n, ...)` (variables on axis 1), from two ghost cells per end:
+    "periodic" wraps, "open" copies the end cell (zero gradient, transmissive),
+    "reflective" mirrors the cells and negates variable `normal` (the velocity
+    normal to the wall), so no mass or energy crosses it. `axis` counts from the left."""
+    width = [(0, 0)] * cells.ndim
+    width[axis] = (2, 2)
+    padded = np.pad(cells, width, mode=GHOST_MODES[kind])  # (..., n + 4, ...)
+    if kind == "reflective" and normal is not None:
+        for ghost in (slice(0, 2), slice(-2, None)):
+            index = [slice(None)] * cells.ndim
+            index[1], index[axis] = normal, ghost
+            padded[tuple(index)] *= -1
+    kept = [slice(None)] * cells.ndim
+    kept[axis] = slice(1, -2)  # padded faces 1 .. n + 1 are the physical -1/2 .. n - 1/2
+    left, right = muscl_faces(padded, axis)
+    return left[tuple(kept)], right[tuple(kept)]
+
+
 def hll_flux(u_left: np.ndarray, u_right: np.ndarray, f_left: np.ndarray, f_right: np.ndarray,
              s_left: np.ndarray, s_right: np.ndarray) -> np.ndarray:
     """Harten-Lax-van Leer flux from conserved states `u_*`, physical fluxes `f_*`
@@ -170,3 +196,12 @@ def hll_flux(u_left: np.ndarray, u_right: np.ndarray, f_left: np.ndarray, f_righ
     s_l = np.minimum(s_left, 0.0)[:, None]
     s_r = np.maximum(s_right, 0.0)[:, None]
     return (s_r * f_left - s_l * f_right + s_l * s_r * (u_right - u_left)) / (s_r - s_l)
+
+
+def hll_states(left: np.ndarray, right: np.ndarray,
+               physics: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]) -> np.ndarray:
+    """HLL flux between reconstructed primitive states `left`, `right` (variables on axis 1);
+    `physics(state) -> (conserved, flux, slowest, fastest)` with the signal speeds of that state."""
+    u_l, f_l, slow_l, fast_l = physics(left)
+    u_r, f_r, slow_r, fast_r = physics(right)
+    return hll_flux(u_l, u_r, f_l, f_r, np.minimum(slow_l, slow_r), np.maximum(fast_l, fast_r))

@@ -15,8 +15,11 @@ integrating-factor RK4 in time (diffusion exact; the advective step has
 max|u| dt / dx <= 0.75, so |u . k| dt <= 0.75 sqrt(3) 2 pi / 3 = 2.72 for every
 dealiased k, inside RK4's imaginary-axis bound 2 sqrt(2)). The k = 0 mode of
 the flux divergence is exactly zero, so the mean of c is conserved exactly.
-The default diffusivity 0.05 keeps the scalar-variance spectrum ~3e-4 of its
-peak at the dealiasing cutoff of a 32^3 grid (resolved).
+Diffusivity 0.05 keeps the scalar-variance spectrum ~3e-4 of its peak at the
+dealiasing cutoff of a 32^3 grid (resolved).
+
+Parameters: diffusivity kappa per trajectory, log-uniform in [0.04, 0.0625] by
+default (stable range [0.02, 1]); frame_dt 0.1 per dataset ([0.01, 0.5]).
 
 Initial concentration: c0 = exp(g / 2) with g a unit-variance Gaussian random
 field (modes |k_i| <= 4, amplitude ~ 1/|k|^2): positive and smooth.
@@ -29,9 +32,12 @@ condition.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from pde_data.dataset import PDEDataset
+from pde_data.simulators._parameters import Parameter
 from pde_data.simulators.registry import Simulator, register
 from pde_data.simulators._common import (
     build_dataset, check_arguments, dealias_mask, frame_progress, integrating_factor_rk4_step,
@@ -45,6 +51,10 @@ DOMAIN_LENGTH = 2 * np.pi
 N_SPACE = 3
 CFL = 0.75
 SPACE_AXES = (-3, -2, -1)
+PHYSICS = (
+    Parameter("diffusivity", (0.04, 0.0625), stable=(0.02, 1.0), log=True, description="kappa"),
+    Parameter("frame_dt", 0.1, stable=(0.01, 0.5), per_trajectory=False, description="time between frames"),
+)
 
 
 def random_solenoidal_velocity(rng: np.random.Generator, n: int, resolution: int) -> np.ndarray:
@@ -62,9 +72,10 @@ def random_solenoidal_velocity(rng: np.random.Generator, n: int, resolution: int
     return velocity / rms_speed[:, None, None, None, None]
 
 
-def evolve(concentration0: np.ndarray, velocity: np.ndarray, *, diffusivity: float, frame_dt: float,
-           steps: int) -> np.ndarray:
-    """Integrate from `c0 (N, X, Y, Z)` in the steady `u (N, 3, X, Y, Z)` -> `c (N, T=steps, X, Y, Z)`."""
+def evolve(concentration0: np.ndarray, velocity: np.ndarray, *, diffusivity: float | np.ndarray,
+           frame_dt: float, steps: int) -> np.ndarray:
+    """Integrate from `c0 (N, X, Y, Z)` in the steady `u (N, 3, X, Y, Z)` -> `c (N, T=steps, X, Y, Z)`;
+    `diffusivity` is a number or one per trajectory `(N,)`."""
     resolution = concentration0.shape[-1]
     shape = [resolution] * N_SPACE
     k = wavenumbers(resolution, N_SPACE, DOMAIN_LENGTH)
@@ -80,7 +91,7 @@ def evolve(concentration0: np.ndarray, velocity: np.ndarray, *, diffusivity: flo
     speed = max(np.sqrt((velocity**2).sum(axis=1)).max(), 1e-6)
     n_sub = substep_count(frame_dt, CFL * dx / speed)
     dt = frame_dt / n_sub
-    decay = np.exp(-diffusivity * (k[0] ** 2 + k[1] ** 2 + k[2] ** 2) * dt / 2)
+    decay = np.exp(-np.reshape(diffusivity, (-1, 1, 1, 1)) * (k[0] ** 2 + k[1] ** 2 + k[2] ** 2) * dt / 2)
     c_hat = np.fft.rfftn(np.asarray(concentration0, dtype=np.float64), axes=SPACE_AXES)
     frames = [np.fft.irfftn(c_hat, s=shape, axes=SPACE_AXES)]
     for _ in frame_progress(NAME, steps - 1):
@@ -91,25 +102,28 @@ def evolve(concentration0: np.ndarray, velocity: np.ndarray, *, diffusivity: flo
 
 
 def simulate(n_traj: int = 16, steps: int = 20, resolution: int = 32, seed: int = 0, *,
-             diffusivity: float = 0.05, frame_dt: float = 0.1) -> PDEDataset:
+             diffusivity: Any = None, frame_dt: Any = None) -> PDEDataset:
     """`n_traj` passive-scalar trajectories of `steps` frames on a `resolution`^3 grid;
-    fields `concentration (N, T, 1, X, Y, Z)` and `velocity (N, T, 3, X, Y, Z)`."""
-    check_arguments(NAME, n_traj, steps, resolution, seed, diffusivity=diffusivity,
-                    frame_dt=frame_dt)
+    fields `concentration (N, T, 1, X, Y, Z)` and `velocity (N, T, 3, X, Y, Z)`. Parameters:
+    None (the default), a number (pinned) or a `(low, high)` range (see `PHYSICS`)."""
+    physics = check_arguments(NAME, n_traj, steps, resolution, seed, PHYSICS, diffusivity=diffusivity,
+                              frame_dt=frame_dt)
+    frame_dt = physics["frame_dt"]
     rng = np.random.default_rng(seed)
     velocity = random_solenoidal_velocity(rng, n_traj, resolution)
     log_c0 = smooth_random_field(rng, n_traj, resolution, N_SPACE, lambda k: k**-2.0, max_mode=4)
-    c = evolve(np.exp(0.5 * log_c0), velocity, diffusivity=diffusivity, frame_dt=frame_dt, steps=steps)
+    c = evolve(np.exp(0.5 * log_c0), velocity, diffusivity=physics["diffusivity"], frame_dt=frame_dt, steps=steps)
     velocity_frames = np.broadcast_to(velocity[:, None], (n_traj, steps, *velocity.shape[1:]))
     return build_dataset(
         NAME, {"concentration": c[:, :, None], "velocity": velocity_frames},
         spacing=(DOMAIN_LENGTH / resolution,) * N_SPACE, dt=frame_dt,
         boundary_conditions=("periodic",) * N_SPACE,
-        attrs={"equation": "c_t + u . grad c = kappa lap c, div u = 0", "diffusivity": diffusivity,
+        attrs={"equation": "c_t + u . grad c = kappa lap c, div u = 0", **physics.attrs(),
                "velocity": "steady curl of a random potential, RMS speed 1",
                "domain": [[0.0, DOMAIN_LENGTH]] * N_SPACE, "seed": seed},
     )
 
 
 register(Simulator(NAME, "passive scalar advection-diffusion 3D in a random divergence-free flow, "
-                         "periodic, pseudo-spectral (concentration, velocity)", 3, 32, run=simulate))
+                         "periodic, pseudo-spectral (concentration, velocity)", 3, 32, run=simulate,
+                   physics=PHYSICS, fields=(("concentration", 1), ("velocity", 3))))

@@ -109,7 +109,7 @@ def test_default_run_has_the_documented_shape():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(name="heat_7d"), "unknown simulator 'heat_7d'; available: advection_diffusion_3d"),
+    (dict(name="heat_7d"), "unknown simulator 'heat_7d'; available: advection_1d, advection_diffusion_3d"),
     (dict(name="burgers_1d", n_traj=0), "n_traj"),
     (dict(name="burgers_1d", steps=1), "steps"),
     (dict(name="burgers_1d", n_traj=2.5), "n_traj"),
@@ -123,27 +123,29 @@ def test_generate_rejects_bad_arguments_by_name(kwargs, match):
 
 
 def test_generate_passes_physical_parameters_and_records_them():
-    assert SIMULATORS["burgers_1d"].parameters == {"viscosity": 0.015, "frame_dt": 0.02}
+    assert SIMULATORS["burgers_1d"].parameters == {"viscosity": (0.013, 0.02), "frame_dt": 0.02}
     assert all(sim.parameters for sim in SIMULATORS.values())
     default = generate("burgers_1d", n_traj=2, steps=6, resolution=32, seed=3)
     viscous = generate("burgers_1d", n_traj=2, steps=6, resolution=32, seed=3, viscosity=0.1)
-    assert viscous.spec.attrs["viscosity"] == 0.1 and default.spec.attrs["viscosity"] == 0.015
+    assert viscous.spec.attrs["viscosity"] == 0.1 and default.spec.attrs["viscosity"] == [0.013, 0.02]
+    assert viscous.spec.attrs["trajectory_parameters"] == {"viscosity": [0.1, 0.1]}
     np.testing.assert_array_equal(viscous.fields["u"][:, 0], default.fields["u"][:, 0])  # same start
     energy = lambda ds: (ds.fields["u"].astype(np.float64) ** 2).mean(axis=(2, 3))[:, -1]  # noqa: E731
     assert (energy(viscous) < energy(default)).all()  # more viscosity dissipates more
 
 
 def test_generate_names_the_parameters_when_one_is_unknown():
-    with pytest.raises(DataError, match=r"'burgers_1d' has no parameter 'nu'.*viscosity=0.015, frame_dt=0.02"):
+    with pytest.raises(DataError, match=r"'burgers_1d' has no parameter 'nu'.*viscosity=\(0.013, 0.02\), "
+                                        r"frame_dt=0.02"):
         generate("burgers_1d", n_traj=1, steps=2, nu=0.01)
-    with pytest.raises(DataError, match="viscosity must be a number > 0"):
+    with pytest.raises(DataError, match=r"viscosity=0 is outside the range the solver keeps stable, \[0.005, 0.5\]"):
         generate("burgers_1d", n_traj=1, steps=2, viscosity=0)
 
 
 @pytest.mark.parametrize("simulate, kwargs, match", [
-    (burgers_1d.simulate, dict(viscosity=-0.1), "viscosity must be a number > 0"),
-    (euler_1d.simulate, dict(gamma=1.0), "gamma must be > 1"),
-    (shallow_water_2d.simulate, dict(frame_dt=0.0), "frame_dt must be a number > 0"),
+    (burgers_1d.simulate, dict(viscosity=-0.1), r"viscosity=-0.1 is outside .* \[0.005, 0.5\]"),
+    (euler_1d.simulate, dict(gamma=1.0), r"gamma=1.0 is outside .* \[1.1, 1.67\]"),
+    (shallow_water_2d.simulate, dict(frame_dt=0.0), "frame_dt=0.0 is outside"),
     (navier_stokes_2d.simulate, dict(viscosity="1e-3"), "viscosity"),
     (advection_diffusion_3d.simulate, dict(diffusivity=0), "diffusivity"),
 ])
@@ -196,8 +198,9 @@ def test_euler_changes_mass_momentum_energy_only_by_the_boundary_fluxes():
     # Over two frames (t = 0.02) no wave reaches the ends, so the end states and fluxes stay fixed.
     ds = generate("euler_1d", n_traj=8, steps=3, resolution=64, seed=3)
     rho, p, u = (ds.fields[f][:, :, 0].astype(np.float64) for f in ("density", "pressure", "velocity"))
-    totals = _euler_conserved(rho, p, u).sum(axis=-1) * ds.spec.spacing[0]  # (3, N, T)
-    left_end, right_end = (_euler_flux(rho[:, 0, j], p[:, 0, j], u[:, 0, j]) for j in (0, -1))
+    gamma = np.array(ds.spec.attrs["trajectory_parameters"]["gamma"])  # (N,): the recorded draws
+    totals = _euler_conserved(rho, p, u, gamma[:, None, None]).sum(axis=-1) * ds.spec.spacing[0]  # (3, N, T)
+    left_end, right_end = (_euler_flux(rho[:, 0, j], p[:, 0, j], u[:, 0, j], gamma) for j in (0, -1))
     inflow = left_end - right_end  # (3, N)
     elapsed = ds.spec.dt * np.arange(3)
     expected = totals[:, :, :1] + inflow[:, :, None] * elapsed
