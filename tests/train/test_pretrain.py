@@ -71,11 +71,14 @@ def test_tiny_pretrain_through_the_cli_writes_a_reproducible_run(tmp_path):
         assert path.stat().st_mode & 0o777 == (0o777 if path.is_dir() else 0o666) & ~umask, path
 
 
-def test_training_reduces_the_loss_below_persistence_on_a_simple_mix(tmp_path):
+@pytest.mark.parametrize("boundaries", [False, True])
+def test_training_reduces_the_loss_below_persistence_on_a_simple_mix(tmp_path, boundaries):
+    # boundaries: boundary padding and embedding, as the default pretraining has them
     cfg = TrainConfig.from_dict(tiny_config(
         tmp_path, datasets=[dict(source="burgers_1d", n_traj=16, steps=20, resolution=64)],
         steps=300, lr=2e-3, warmup_steps=10, batch_size=8, checkpoint_every=1000,
-        model={**TINY, "dim": 48, "dropout": 0.0}))
+        model={**TINY, "dim": 48, "dropout": 0.0, "boundary_padding": boundaries,
+               "boundary_embedding": boundaries}))
     result = train(cfg, progress=False)
     losses = read_losses(tmp_path / "run")
     first = sum(losses[s] for s in range(1, 11)) / 10
