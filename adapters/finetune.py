@@ -277,6 +277,11 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
         raise ConfigError(f"--out {out} holds the base checkpoint {base_ref}; the fine-tune would overwrite "
                           f"it: choose another --out")
     base = load_pretrained(where)  # an adapter directory comes back merged
+    if not isinstance(base, MORPH):
+        arch = base.config.to_dict().get("arch", type(base).__name__)
+        raise ConfigError(f"--checkpoint {config.checkpoint}: holds a {arch} baseline; morph finetune adapts MORPH "
+                          f"checkpoints (LoRA levels, from scratch in the base's architecture). Train a baseline "
+                          f"on new data with: morph pretrain --arch {arch} --dataset {config.data}")
     history = config.history or _default_history(base)
     cache = Path(config.train["cache_dir"]) if config.train.get("cache_dir") else default_cache_dir()
     dataset = resolve_source(_data_source(config), cache)

@@ -16,9 +16,8 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from pde_data.files import write_text_atomic
-
 from pde_data import DatasetSpec
+from pde_data.files import write_text_atomic
 
 from morph.config import PRESETS, ConfigError, MorphConfig
 from morph.model.baselines import BASELINES, BaselineConfig

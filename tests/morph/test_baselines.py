@@ -196,6 +196,9 @@ def test_morph_pretrain_arch_then_evaluate_and_rollout_from_the_cli(tmp_path, mo
     with pytest.raises(SystemExit) as exit_info:  # a 2D dataset does not fit a 1D baseline: our error, exit 2
         main(["evaluate", "--checkpoint", str(out), "--data", other, "--quiet"])
     assert exit_info.value.code == 2 and "built for one data shape" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # LoRA levels are MORPH's: a baseline checkpoint is refused, with the way on
+        main(["finetune", "--checkpoint", str(out), "--data", store, "--out", str(tmp_path / "ft"), "--quiet"])
+    assert "holds a fno baseline" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # a preset is MORPH's: refused by name for a baseline
         main(["pretrain", "--arch", "unet", "--dataset", store, "--preset", "S", "--out", str(out), "--quiet"])
     assert "unknown keys ['preset'] for arch 'unet'" in capsys.readouterr().err
