@@ -27,6 +27,7 @@ from torch import nn
 from pde_data import NormStats, fit_normalization
 
 from morph.checkpoint.record import run_record
+from morph.config import ConfigError
 
 __all__ = ["DEFAULT_HORIZON", "Forecast", "nrmse", "predict", "random_shift", "unseen_boundaries",
            "warn_unseen_boundaries"]
@@ -84,7 +85,11 @@ def random_shift(model: nn.Module, x: torch.Tensor, jitter: int,
     drawn from 0..jitter (at most the patch size - 1); None when `jitter` is 0."""
     if not jitter:
         return None
-    patch = getattr(model, "module", model).config.patch_size
+    config = getattr(model, "module", model).config
+    patch = getattr(config, "patch_size", None)
+    if patch is None:
+        raise ConfigError(f"jitter {jitter}: only models with a patch grid (MORPH) can jitter it, not a "
+                          f"{type(config).__name__}; use jitter=0")
     high = min(jitter, patch - 1)
     draws = torch.randint(0, high + 1, (3,), generator=generator).tolist()
     return tuple(s if size > 1 else 0 for s, size in zip(draws, x.shape[-3:]))

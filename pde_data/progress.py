@@ -9,7 +9,9 @@ one at the end, e.g.
 
     finetune: 250/500 step (50%), 12.3 step/s, eta 20s, loss=0.0123, lr=4.1e-04
 
-`write(message)` prints a message above a bar, or logs it.
+`write(message)` prints a message above a bar, or logs it (also when progress is
+switched off). Without a terminal and without logging set up for INFO (a plain
+Python script with its output redirected), the lines go to stderr as a bar would.
 """
 
 from __future__ import annotations
@@ -75,7 +77,14 @@ class LogProgress:
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
     def write(self, message: str) -> None:
-        self.log.info("%s", message)
+        self._say(message)
+
+    def _say(self, message: str) -> None:
+        """Through `logging` where it is set up (the CLI does), else on stderr as a bar would."""
+        if self.log.isEnabledFor(logging.INFO) and self.log.hasHandlers():
+            self.log.info("%s", message)
+        elif sys.stderr is not None:
+            print(message, file=sys.stderr, flush=True)
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -100,7 +109,7 @@ class LogProgress:
             parts.append(f"{_duration(elapsed)} elapsed")
         if self.postfix:
             parts.append(self.postfix)
-        self.log.info("%s", ", ".join(parts))
+        self._say(", ".join(parts))
 
     def close(self) -> None:
         if not self._closed:
@@ -110,10 +119,8 @@ class LogProgress:
 
 
 class _Silent(LogProgress):
-    """Progress that reports nothing (progress switched off, or not the main process)."""
-
-    def write(self, message: str) -> None:
-        pass
+    """Progress that reports no progress (switched off, or not the main process); messages given to
+    `write` (e.g. a trainer's validation line) still go out, as tqdm.write's would."""
 
     def _emit(self, now: float) -> None:
         pass

@@ -25,11 +25,25 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for package in PACKAGES for p in sorted((ROOT / package).rglob("*.py"))}
 
 
-def imports_of(path: Path) -> set[str]:
-    """Our modules that `path` imports, by any import statement: `from a.b import c` counts as
-    a.b.c when that is a module, else as a.b."""
+def _module_level(tree: ast.Module) -> list[ast.AST]:
+    """The statements that run on import: all but the bodies of functions (lazy imports)."""
+    found, todo = [], list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        found.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def imports_of(path: Path, on_import_only: bool = False) -> set[str]:
+    """Our modules that `path` imports: `from a.b import c` counts as a.b.c when that is a module,
+    else as a.b. Every import statement, lazy ones inside functions included, unless
+    `on_import_only` (those that run when the module is imported)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    for node in (_module_level(tree) if on_import_only else ast.walk(tree)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -42,6 +56,7 @@ def imports_of(path: Path) -> set[str]:
 
 
 GRAPH = {name: imports_of(path) - {name} for name, path in MODULES.items()}
+ON_IMPORT = {name: imports_of(path, on_import_only=True) - {name} for name, path in MODULES.items()}
 
 
 def in_package(module: str, package: str) -> bool:
@@ -61,9 +76,23 @@ def test_each_package_imports_only_the_ones_below_it(package):
     assert not wrong, f"imports against the package picture of DESIGN.md: {wrong}"
 
 
-def test_rollouts_never_import_the_trainer():
-    wrong = {module: sorted(n for n in imported if in_package(n, "morph.train"))
-             for module, imported in GRAPH.items() if in_package(module, "rollouts")}
+def loaded_with(module: str) -> set[str]:
+    """Every module of ours that importing `module` runs: its imports, theirs, and the `__init__`
+    of every package on the way (Python runs `a/__init__.py` before `a.b`)."""
+    seen, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for found in [*(".".join(parts[:i]) for i in range(1, len(parts))), name]:
+            if found in MODULES and found not in seen:
+                seen.add(found)
+                todo.extend(ON_IMPORT[found])
+    return seen
+
+
+def test_rollouts_never_load_the_trainer():
+    wrong = {module: sorted(n for n in loaded_with(module) if in_package(n, "morph.train"))
+             for module in GRAPH if in_package(module, "rollouts")}
     assert not {m: n for m, n in wrong.items() if n}, wrong
 
 

@@ -77,7 +77,8 @@ class FieldCrossAttention(nn.Module):
 
 
 class PatchEmbedding(nn.Module):
-    """`x (B, t, F, C, D, H, W)` with every axis a multiple of its patch size -> `(B, t, n, dim)`."""
+    """`x (B, t, F, C, D, H, W)` -> `(B, t, n, dim)`; each axis a multiple of its patch size once
+    `grid_padding` is added."""
 
     def __init__(self, config: MorphConfig) -> None:
         super().__init__()
@@ -117,9 +118,15 @@ class PatchEmbedding(nn.Module):
         return h
 
     def forward(self, x: torch.Tensor, patch: tuple[int, int, int],
-                modes: Sequence[PadMode] = ("constant",) * 3) -> torch.Tensor:
+                modes: Sequence[PadMode] = ("constant",) * 3,
+                grid_padding: Sequence[int] = (0, 0, 0)) -> torch.Tensor:
+        """`x (B, t, F, C, D, H, W)` -> tokens `(B, t, n, dim)`. The convolutions pad each axis as
+        `modes` says; `grid_padding` cells are then added at the high end of each axis of the
+        features (wrapped, repeated or zeros, the same way) to make whole patches."""
         b, t, fields = x.shape[:3]
         features = self.conv_features(x.flatten(0, 2), modes)  # (B*t*F, filters, D, H, W)
+        for axis, amount in enumerate(grid_padding):
+            features = pad_axis(features, 2 + axis, 0, amount, modes[axis])
         pd, ph, pw = patch
         features = rearrange(features, "n c (d pd) (h ph) (w pw) -> n (d h w) (c pd ph pw)",
                              pd=pd, ph=ph, pw=pw)

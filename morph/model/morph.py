@@ -88,16 +88,21 @@ class MORPH(nn.Module):
         self._check_input(x)
         cfg = self.config
         modes = pad_modes(boundaries, cfg.boundary_padding, cfg.wall_padding)
-        shift = tuple(shift) if shift is not None and any(shift) else None
+        if shift is not None:  # no shift along axes the data does not have (length 1)
+            shift = tuple(0 if size == 1 else int(s) for s, size in zip(shift, x.shape[-3:]))
+        shift = shift if shift is not None and any(shift) else None
         core = shift_grid(x, shift, modes) if shift else x
         b, t, fields, components, *spatial = core.shape
         patch = cfg.patch_shape(spatial)
         grid = tuple(-(-size // p) for size, p in zip(spatial, patch))  # (nD, nH, nW)
-        padded = core
-        for axis, (g, p, size) in enumerate(zip(grid, patch, spatial)):
-            padded = pad_axis(padded, 4 + axis, 0, g * p - size, modes[axis])  # (B, t, F, C, Dp, Hp, Wp)
-
-        tokens = self.embedding(padded, patch, modes)  # (B, t, n, dim)
+        grid_padding = tuple(g * p - size for g, p, size in zip(grid, patch, spatial))
+        if all(mode == "constant" for mode in modes):  # the published model: zeros, then convolutions
+            padded = core
+            for axis, amount in enumerate(grid_padding):
+                padded = pad_axis(padded, 4 + axis, 0, amount, "constant")  # (B, t, F, C, Dp, Hp, Wp)
+            tokens = self.embedding(padded, patch)  # (B, t, n, dim)
+        else:  # convolutions wrap around the real grid; their features are padded to whole patches
+            tokens = self.embedding(core, patch, modes, grid_padding)
         n = tokens.shape[2]
         tokens = tokens + self.positional(t, n).to(tokens.dtype)
         if self.boundary_embedding is not None:

@@ -118,20 +118,22 @@ def _expand_corpus(source: "DataSource") -> list["DataSource"]:
     directory = Path(source.source[len(CORPUS_PREFIX):])
     manifest_path = directory / "corpus.json"
     try:
-        stores = json.loads(manifest_path.read_text())["stores"]
+        manifest = json.loads(manifest_path.read_text())
+        stores = manifest["stores"]
     except FileNotFoundError:
         raise ConfigError(f"dataset {source.source!r}: {manifest_path} does not exist; build the corpus first "
                           f"(morph data corpus --out {directory})") from None
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise ConfigError(f"dataset {source.source!r}: {manifest_path} is not a corpus manifest ({err}); build "
                           f"the corpus again (morph data corpus --out {directory})") from err
-    if not stores:
-        raise ConfigError(f"dataset {source.source!r}: the corpus in {directory} has no stores yet")
+    if not stores or not manifest.get("complete", False):
+        raise ConfigError(f"dataset {source.source!r}: the corpus in {directory} is not complete (its build was "
+                          f"interrupted); finish it with the same morph data corpus command (it resumes)")
     per_simulator: dict[str, list[str]] = {}
     for path, entry in sorted(stores.items()):
         per_simulator.setdefault(entry["simulator"], []).append(path)
     share = source.weight / len(per_simulator)
-    return [dataclasses.replace(source, source=str(directory / path), weight=share / len(paths))
+    return [dataclasses.replace(source, source=str((directory / path).resolve()), weight=share / len(paths))
             for paths in per_simulator.values() for path in paths]
 
 

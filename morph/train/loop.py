@@ -205,6 +205,7 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
                optimizer=optimizer, scheduler=scheduler, loader=loader, total_steps=total_steps,
                micro_per_epoch=micro_per_epoch)
     if resume:
+        _check_same_data(out, data)
         latest = latest_training_state(out / STATE_DIR)
         if latest is None:
             logger.warning("--resume: no complete checkpoint in %s; starting from scratch", out / STATE_DIR)
@@ -217,6 +218,25 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
         write_text_atomic(out / "data_specs.json", json.dumps([s.to_dict() for s in data.specs], indent=2))
         run.val_sets = [_val_batches(data, config, i) for i in range(len(data.datasets))]
     return run
+
+
+#: What identifies a dataset's content in its spec (not where it is stored, nor its statistics).
+_DATA_KEYS = ("name", "grid_shape", "fields", "n_trajectories", "n_steps", "dt", "boundary_conditions", "attrs")
+
+
+def _check_same_data(out: Path, data: RunData) -> None:
+    """Refuse to resume a run whose datasets now resolve to other data than it started with (e.g. a
+    simulator whose defaults changed in a newer morph-pde): the run would silently switch data."""
+    saved_path = out / "data_specs.json"
+    if not saved_path.is_file():
+        return
+    saved = json.loads(saved_path.read_text())
+    now = json.loads(json.dumps([s.to_dict() for s in data.specs]))
+    differ = [f"{a.get('name')}: {key}" for a, b in zip(saved, now) for key in _DATA_KEYS if a.get(key) != b.get(key)]
+    if len(saved) != len(now) or differ:
+        raise ConfigError(f"--resume: the datasets of {out} now give other data than the run started with "
+                          f"({'; '.join(differ[:4]) or f'{len(saved)} -> {len(now)} datasets'}); the built-in "
+                          f"simulators may have changed since: start a new run with another --out")
 
 
 class _Logs:

@@ -202,6 +202,8 @@ def build_corpus(out_dir: Union[str, os.PathLike], scale: str = "tiny", only: Op
                "corpus_ranges": {k: list(v) for k, v in CORPUS_RANGES.get(name, {}).items()}}
         for name, sim in sorted(SIMULATORS.items())}
     stores: dict[str, Any] = manifest["stores"]
+    manifest["complete"] = False  # until every planned store is written: training refuses it meanwhile
+    _write_manifest(out, _with_totals(manifest))
     for plan in progress_bar(plans, desc=f"corpus {scale}", unit="store", enabled=progress):
         path = out / plan.path
         for leftover in out.glob(f".{plan.path}.*"):  # an interrupted write of this store
@@ -211,6 +213,8 @@ def build_corpus(out_dir: Union[str, os.PathLike], scale: str = "tiny", only: Op
             continue
         if path.exists():
             logger.info("rebuilding %s (incomplete or from another plan)", path)
+            stores.pop(plan.path, None)
+            _write_manifest(out, _with_totals(manifest))
             shutil.rmtree(path)
         started = time.perf_counter()
         extra = {} if plan.boundary is None else {"boundary": plan.boundary}
@@ -224,5 +228,6 @@ def build_corpus(out_dir: Union[str, os.PathLike], scale: str = "tiny", only: Op
                                    if k in dataset.spec.attrs.get("trajectory_parameters", {})})
         stores[plan.path] = entry
         _write_manifest(out, _with_totals(manifest))
+    manifest["complete"] = True
     _write_manifest(out, _with_totals(manifest))
     return manifest

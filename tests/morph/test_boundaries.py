@@ -60,6 +60,23 @@ def test_padding_wraps_repeats_or_zero_fills_any_amount():
     assert pad_axis(x, 1, 1, 1, "constant").tolist() == [[0, 1, 2, 3, 0]]
 
 
+def test_circular_convolutions_wrap_around_the_real_grid_not_the_patch_padded_one():
+    import torch.nn.functional as F
+
+    model = tiny_model(boundary_padding=True)
+    x = torch.randn(2, 3, 1, 10, 6)  # (N, C, D, H, W): H = 10 is not a multiple of the patch (4)
+    got = model.embedding.conv_features(x, ("constant", "circular", "circular"))
+    # reference: torch's own circular padding, the kernels cut to their middle depth slice (D = 1)
+    h = x
+    proj = model.embedding.component_proj.weight[:, :3, 0, 0, 0]
+    for i, layer in enumerate(model.embedding.convs):
+        weight = layer.weight[:, :, 1:2]
+        if i == 0:
+            weight = (weight.movedim(1, -1) @ proj).movedim(-1, 1)
+        h = F.leaky_relu(F.conv3d(F.pad(h, (1, 1, 1, 1, 0, 0), mode="circular"), weight), 0.2)
+    torch.testing.assert_close(got, h, rtol=1e-5, atol=1e-6)
+
+
 def test_a_grid_that_is_not_a_patch_multiple_is_padded_by_wrapping_on_periodic_axes():
     model = tiny_model(boundary_padding=True)
     x = torch.randn(1, 1, 1, 1, 1, 1, 10)  # 1D, 10 points, patches of 4: padded to 12

@@ -88,5 +88,13 @@ def test_progress_bar_picks_a_bar_only_for_a_terminal(monkeypatch, caplog):
     assert type(progress_bar(total=3, desc="x")).__name__ == "tqdm"
     caplog.set_level(logging.INFO, logger="pde_data.progress")
     silent = progress_bar(range(3), desc="x", enabled=False)
-    silent.write("hidden")
-    assert list(silent) == [0, 1, 2] and lines(caplog) == []
+    silent.write("epoch 1: val loss 0.5")  # messages still go out, as tqdm.write's did
+    assert list(silent) == [0, 1, 2] and lines(caplog) == ["epoch 1: val loss 0.5"]
+
+
+def test_without_logging_set_up_the_lines_go_to_stderr(capsys):
+    log = logging.getLogger("test_progress_unconfigured")
+    log.propagate = False  # as in a plain script: no handler anywhere
+    bar = LogProgress(range(2), desc="finetune", unit="step", log=log)
+    assert list(bar) == [0, 1]
+    assert capsys.readouterr().err.startswith("finetune: 2/2 step (100%)")

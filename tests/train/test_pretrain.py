@@ -214,3 +214,13 @@ def test_unroll_lengths_are_drawn_from_one_to_n_the_same_on_every_run(tmp_path):
     assert draws == [unroll_steps(cfg, step) for step in range(300)]
     assert set(draws) == {1, 2, 3} and min(draws.count(n) for n in (1, 2, 3)) > 60
     assert {unroll_steps(TrainConfig.from_dict(tiny_config(tmp_path)), step) for step in range(20)} == {1}
+
+
+def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
+    train(TrainConfig.from_dict(tiny_config(tmp_path, steps=2, checkpoint_every=1)), progress=False)
+    specs_path = tmp_path / "run" / "data_specs.json"
+    specs = json.loads(specs_path.read_text())
+    specs[0]["attrs"]["viscosity"] = 0.5  # as if an older simulator had made the data
+    specs_path.write_text(json.dumps(specs))
+    with pytest.raises(ConfigError, match="now give other data than the run started with .burgers_1d: attrs"):
+        train(TrainConfig.from_dict(tiny_config(tmp_path, steps=4, checkpoint_every=1)), resume=True, progress=False)
