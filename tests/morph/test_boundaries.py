@@ -13,7 +13,7 @@ from morph.model.boundaries import pad_axis
 from morph.train import ConfigError, TrainConfig
 from morph.train.objective import add_noise, training_loss
 from tests.conftest import make_dataset, tiny_config, tiny_model
-from tests.pde_data.fixtures import write_netcdf, write_well
+from tests.pde_data.fixtures import write_netcdf, write_pdebench_single, write_well
 
 PERIODIC = {1: ("none", "none", "periodic"), 2: ("none", "periodic", "periodic"),
             3: ("periodic", "periodic", "periodic")}
@@ -128,9 +128,14 @@ def test_every_simulator_puts_its_boundaries_into_the_batch(name):
 def test_readers_put_the_boundaries_of_the_file_into_the_batch(tmp_path):
     write_well(str(tmp_path / "w.hdf5"), d=2, bcs=("WALL", "PERIODIC"))
     write_netcdf(str(tmp_path / "n.nc"))
-    well = pde_data.open(tmp_path / "w.hdf5")
-    netcdf = pde_data.open(tmp_path / "n.nc", boundary_conditions="wall")
-    for data, expected in ((well, ("none", "wall", "periodic")), (netcdf, ("none",) + ("wall",) * 2)):
+    write_pdebench_single(str(tmp_path / "1D_Advection_Sols_beta0.4.hdf5"), d=1)
+    np.save(tmp_path / "a.npy", np.random.default_rng(0).standard_normal((3, 4, 6, 5)).astype(np.float32))
+    cases = [(pde_data.open(tmp_path / "w.hdf5"), ("none", "wall", "periodic")),
+             (pde_data.open(tmp_path / "n.nc", boundary_conditions="wall"), ("none", "wall", "wall")),
+             (pde_data.open(tmp_path / "1D_Advection_Sols_beta0.4.hdf5"), ("none", "none", "periodic")),
+             (pde_data.open(tmp_path / "a.npy", layout="N T X Y", boundary_conditions=["open", "periodic"]),
+              ("none", "open", "periodic"))]
+    for data, expected in cases:
         batch = pde_data.collate([pde_data.WindowDataset(data, history=1, split="all")[0]])
         assert batch.boundaries == expected
 
