@@ -21,7 +21,7 @@ from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 
-from pde_data.files import write_text_atomic
+from pde_data.files import atomic_file, write_text_atomic
 from pde_data.progress import progress_bar
 
 from morph.checkpoint import RunRecord, load_pretrained
@@ -74,7 +74,8 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim < 2 or "positional" in name or "norm" in name else decay).append(p)
+        no_decay_name = "positional" in name or "norm" in name or "boundary_embedding" in name
+        (no_decay if p.ndim < 2 or no_decay_name else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
@@ -98,17 +99,18 @@ def _val_batches(data: RunData, config: TrainConfig, index: int) -> list:
 
 
 def _metrics_writer(path: Path, resume_step: Optional[int]) -> Any:
-    """CSV of metrics; on resume, rows after the resumed step are dropped first."""
+    """CSV of metrics, appended to row by row; on resume, rows after the resumed step are dropped
+    first (the kept rows are rewritten atomically, so a kill then loses none)."""
     rows = []
     if resume_step is not None and path.exists():
         with path.open() as f:
             rows = [r for r in csv.DictReader(f) if int(r["step"]) <= resume_step]
-    f = path.open("w", newline="")
-    writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    f.flush()
-    return f, writer
+    with atomic_file(path) as tmp, tmp.open("w", newline="") as staged:
+        writer = csv.DictWriter(staged, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    f = path.open("a", newline="")
+    return f, csv.DictWriter(f, fieldnames=CSV_COLUMNS)
 
 
 @dataclass
