@@ -10,8 +10,8 @@ one at the end, e.g.
     finetune: 250/500 step (50%), 12.3 step/s, eta 20s, loss=0.0123, lr=4.1e-04
 
 `write(message)` prints a message above a bar, or logs it (also when progress is
-switched off). Without a terminal and without logging set up for INFO (a plain
-Python script with its output redirected), the lines go to stderr as a bar would.
+switched off). The library only logs: the `morph` CLI sets up logging; a Python
+script that wants these lines off a terminal calls `logging.basicConfig(level=logging.INFO)`.
 """
 
 from __future__ import annotations
@@ -77,14 +77,7 @@ class LogProgress:
         self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
 
     def write(self, message: str) -> None:
-        self._say(message)
-
-    def _say(self, message: str) -> None:
-        """Through `logging` where it is set up (the CLI does), else on stderr as a bar would."""
-        if self.log.isEnabledFor(logging.INFO) and self.log.hasHandlers():
-            self.log.info("%s", message)
-        elif sys.stderr is not None:
-            print(message, file=sys.stderr, flush=True)
+        self.log.info("%s", message)
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -109,7 +102,7 @@ class LogProgress:
             parts.append(f"{_duration(elapsed)} elapsed")
         if self.postfix:
             parts.append(self.postfix)
-        self._say(", ".join(parts))
+        self.log.info("%s", ", ".join(parts))
 
     def close(self) -> None:
         if not self._closed:

@@ -92,9 +92,8 @@ def test_progress_bar_picks_a_bar_only_for_a_terminal(monkeypatch, caplog):
     assert list(silent) == [0, 1, 2] and lines(caplog) == ["epoch 1: val loss 0.5"]
 
 
-def test_without_logging_set_up_the_lines_go_to_stderr(capsys):
-    log = logging.getLogger("test_progress_unconfigured")
-    log.propagate = False  # as in a plain script: no handler anywhere
-    bar = LogProgress(range(2), desc="finetune", unit="step", log=log)
+def test_off_a_terminal_the_library_only_logs_and_prints_nothing(capsys, caplog, clock):
+    caplog.set_level(logging.INFO, logger="pde_data.progress")
+    bar = LogProgress(range(2), desc="finetune", unit="step")
     assert list(bar) == [0, 1]
-    assert capsys.readouterr().err.startswith("finetune: 2/2 step (100%)")
+    assert capsys.readouterr().err == "" and lines(caplog) == ["finetune: 2/2 step (100%), 0s elapsed"]
