@@ -48,6 +48,15 @@ class DataFitError(DataError, ConfigError):
     many patches); both a `DataError` and a `ConfigError`, so either handler reports it."""
 
 
+def refuse_unknown_fields(cls: type, values: dict[str, Any]) -> None:
+    """`ConfigError` naming the keys of `values` that are not fields of the dataclass `cls`, and the
+    allowed ones (what every model config's `from_dict` checks first)."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"Unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(known))}")
+
+
 @dataclass
 class MorphConfig:
     """Sizes and limits of a MORPH model.
@@ -194,9 +203,5 @@ class MorphConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "MorphConfig":
         """The config from `to_dict()` output; unknown keys are refused by name."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"Unknown MorphConfig field(s) {', '.join(unknown)}; "
-                             f"allowed: {', '.join(sorted(known))}")
+        refuse_unknown_fields(cls, values)
         return cls(**values)

@@ -36,7 +36,7 @@ from pde_data import DatasetSpec
 from morph.checkpoint.architectures import register_architecture
 from morph.checkpoint.files import CheckpointError
 from morph.checkpoint.pretrained import load_pretrained, save_pretrained
-from morph.config import ConfigError, DataFitError
+from morph.config import ConfigError, DataFitError, refuse_unknown_fields
 from morph.model.morph import increment_scale
 
 __all__ = ["BASELINES", "FNO", "FNOConfig", "UNet", "UNetConfig", "BaselineConfig"]
@@ -161,11 +161,7 @@ class BaselineConfig:
         arch = values.pop("arch", cls.arch)
         if arch != cls.arch:
             raise ConfigError(f"{cls.__name__}: arch {arch!r} does not match; expected {cls.arch!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"Unknown {cls.__name__} field(s) {', '.join(unknown)}; allowed: "
-                              f"{', '.join(sorted(known))}")
+        refuse_unknown_fields(cls, values)
         return cls(**values)
 
 

@@ -26,7 +26,6 @@ from pde_data.progress import progress_bar
 
 from morph.checkpoint import RunRecord, load_pretrained
 from morph.checkpoint.architectures import build_model
-from morph.model import MORPH
 from morph.train.config import RUN_CONFIG_FILE, ConfigError, TrainConfig
 from morph.train.data import RunData, build_data, resolve_source
 from morph.train.objective import evaluate_batches, training_loss
@@ -183,18 +182,16 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
                               kwargs_handlers=[ddp])
     set_seed(config.seed)
     with accelerator.main_process_first():
-        if config.arch == "morph":
-            model_config = config.morph_config()
-        else:  # a baseline is built for the shape of the run's one dataset
-            model_config = config.model_config(resolve_source(config.datasets[0], config.cache).spec)
+        # a baseline is built for the shape of the run's one dataset
+        spec = None if config.arch == "morph" else resolve_source(config.datasets[0], config.cache).spec
+        model_config = config.model_config(spec)
         data = build_data(config, model_config)
     if model_factory is not None:
         model = model_factory()
     elif config.init_checkpoint:
-        model = (MORPH.from_pretrained(config.init_checkpoint) if config.arch == "morph"
-                 else load_pretrained(config.init_checkpoint))
+        model = load_pretrained(config.init_checkpoint)
     else:
-        model = MORPH(model_config) if config.arch == "morph" else build_model(model_config)
+        model = build_model(model_config)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     model, optimizer, loader = accelerator.prepare(model, optimizer, data.loader)
     micro_per_epoch = len(loader)
