@@ -136,11 +136,17 @@ class FinetuneConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_file(cls, path: Union[str, Path]) -> "FinetuneConfig":
-        """A YAML (or JSON) file of FinetuneConfig keys."""
+    def file_values(cls, path: Union[str, Path]) -> dict[str, Any]:
+        """The keys of a YAML (or JSON) config file, unknown ones refused naming the file; for
+        laying command-line flags over before `from_dict`."""
         data = read_config_file(path)
         check_config_keys(data, cls, str(path))
-        return cls.from_dict(data)
+        return data
+
+    @classmethod
+    def from_file(cls, path: Union[str, Path]) -> "FinetuneConfig":
+        """A YAML (or JSON) file of FinetuneConfig keys."""
+        return cls.from_dict(cls.file_values(path))
 
     @classmethod
     def from_run(cls, run_dir: Union[str, Path]) -> Optional["FinetuneConfig"]:

@@ -49,7 +49,6 @@ def finetune_command(
 
     from adapters.finetune import FinetuneConfig, finetune, is_main_process
     from morph.checkpoint import load_pretrained
-    from morph.train.config import check_config_keys, read_config_file
     from pde_data.files import write_text_atomic
     from rollouts import compare
 
@@ -59,8 +58,7 @@ def finetune_command(
                  train=dict(steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
     saved = FinetuneConfig.from_run(out or FinetuneConfig.output_dir) if resume and config is None else None
     if config is not None:
-        base = read_config_file(config)
-        check_config_keys(base, FinetuneConfig, str(config))
+        base = FinetuneConfig.file_values(config)
     elif saved is not None:  # --resume alone continues the fine-tune as it was started
         base = saved.to_dict()
     else:
