@@ -101,8 +101,7 @@ def unseen_boundaries(model: nn.Module, boundaries: Optional[Sequence[str]]) -> 
     record = run_record(model)
     if boundaries is None or record is None or not record.data_specs:
         return []
-    seen = {bc for spec in record.data_specs for bc in spec.get("boundary_conditions", ())}
-    return sorted({bc for bc in boundaries if bc not in ("none", "unknown") and bc not in seen})
+    return sorted({bc for bc in boundaries if bc not in ("none", "unknown")} - record.boundary_types)
 
 
 _WARNED: set[tuple[int, str, tuple[str, ...]]] = set()
@@ -115,8 +114,7 @@ def warn_unseen_boundaries(model: nn.Module, boundaries: Optional[Sequence[str]]
     key = (id(model), where, tuple(unseen))
     if unseen and key not in _WARNED:
         _WARNED.add(key)
-        record = run_record(model)
-        seen = sorted({bc for spec in record.data_specs for bc in spec.get("boundary_conditions", ())})
+        seen = sorted(run_record(model).boundary_types)
         logger.warning("%s has %s boundaries, which the model never trained on (it saw: %s); expect larger "
                        "errors near them, or fine-tune on such data", where, " and ".join(unseen),
                        ", ".join(seen) or "none")

@@ -50,6 +50,11 @@ class RunRecord:
 
     _IN_RUN = ("history", "task", "split_seed", "split_fractions", "normalization")
 
+    @property
+    def boundary_types(self) -> set[str]:
+        """The boundary conditions any of its datasets had ("periodic", "wall", ...)."""
+        return {bc for spec in self.data_specs for bc in spec.get("boundary_conditions", ())}
+
     def to_metadata(self) -> dict[str, Any]:
         """The `metadata.json` entries of this record."""
         return {"run": {name: getattr(self, name) for name in self._IN_RUN},
