@@ -10,6 +10,8 @@ from typing import Any, Optional
 
 import typer
 
+from morph.cli.options import device as run_device
+
 __all__ = ["evaluate_command", "rollout_command"]
 
 logger = logging.getLogger("morph")
@@ -17,14 +19,10 @@ logger = logging.getLogger("morph")
 
 def _load(checkpoint: str, data: str, format: str, device: str) -> tuple[Any, Any]:
     """The model (eval mode, on `device`: auto takes a GPU when there is one) and the dataset."""
-    import torch
-
     import pde_data
     from morph.checkpoint import load_pretrained
 
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = load_pretrained(checkpoint).to(device)
+    model = load_pretrained(checkpoint).to(run_device(device))
     dataset = pde_data.open(data, format=format)
     return model, dataset
 

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from morph.cli.options import merge_flags, parse_options
+from morph.cli.options import device, merge_flags, parse_options
 
 __all__ = ["finetune_command"]
 
@@ -45,8 +45,6 @@ def finetune_command(
     quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
 ) -> None:
     """Fine-tune a pretrained MORPH on a new PDE (LoRA or full); ends with a test table."""
-    import torch
-
     from adapters.finetune import FinetuneConfig, finetune, is_main_process
     from morph.checkpoint import load_pretrained
     from pde_data.files import write_text_atomic
@@ -67,9 +65,8 @@ def finetune_command(
     result = finetune(finetune_config, resume=resume, progress=not quiet)
     if not is_main_process():
         return
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    models = {result.label: load_pretrained(result.output_dir).to(device),
-              f"zero-shot ({finetune_config.checkpoint})": load_pretrained(result.base).to(device)}
+    models = {result.label: load_pretrained(result.output_dir).to(device()),
+              f"zero-shot ({finetune_config.checkpoint})": load_pretrained(result.base).to(device())}
     scores = compare(models, result.dataset, history=result.history, horizon=result.horizon, split="test",
                      progress=not quiet)
     write_text_atomic(result.output_dir / TEST_FILE, json.dumps(scores.to_dict(), indent=2) + "\n")

@@ -7,7 +7,7 @@ from typing import Any, List, Mapping, Optional
 
 from pde_data import DataError
 
-__all__ = ["merge_flags", "parse_options"]
+__all__ = ["device", "merge_flags", "parse_options"]
 
 
 def parse_options(options: Optional[List[str]], flag: str = "--option",
@@ -40,3 +40,12 @@ def merge_flags(values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str
     if "epochs" in given and "steps" not in given and "steps" in merged:
         merged["steps"] = None
     return merged
+
+
+def device(choice: str = "auto") -> str:
+    """The torch device a command runs models on: `choice`, or for "auto" a GPU when there is one."""
+    if choice != "auto":
+        return choice
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
