@@ -4,7 +4,9 @@ The same trainer and Accelerate path as pretraining (`morph.train.train`), on
 one dataset that pde_data opens, with a fine-tuning level (`adapters.levels`).
 The output directory is a checkpoint: `MORPH.from_pretrained(DIR)` loads the
 model in `DIR/final/`, full weights (levels 3, 4, from scratch) or an adapter
-with a reference to its base (levels 1, 2). Next to the trainer's files it holds
+with a reference to its base (levels 1, 2). Data with more fields, or wider fields, than
+the base takes grows the base first (`morph.growth.grow_to`; the new rows and columns train
+at every level). Next to the trainer's files it holds
 
     finetune.json      the FinetuneConfig and what was resolved from it (base, history, horizon, level)
     splits.json        the trajectories of each split (train: those used; val and test: disjoint)
@@ -28,6 +30,7 @@ from typing import Any, Optional, Union
 
 from morph.checkpoint import load_pretrained, resolve_checkpoint, run_record
 from morph.config import MorphConfig
+from morph.growth import grow_to
 from morph.model import MORPH
 from morph.predict import DEFAULT_HORIZON
 from morph.train import ConfigError, DataSource, TrainConfig, TrainResult, train
@@ -291,6 +294,9 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
     history = config.history or _default_history(base)
     cache = Path(config.train["cache_dir"]) if config.train.get("cache_dir") else default_cache_dir()
     dataset = resolve_source(_data_source(config), cache)
+    base = grow_to(base, [dataset.spec])
+    if getattr(base, "growth", None) is not None:
+        logger.info("%s: %s, trained at every level", dataset.spec.source or dataset.spec.name, base.growth)
     _check_dataset(dataset, base.config, config.checkpoint, history)
     train_config = _train_config(config, base.config, base_ref, history)
     available = dataset.spec.n_steps - history
@@ -309,7 +315,8 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
         logger.info("from scratch: every parameter trains (level 4), from random weights in the base's "
                     "architecture")
     record = {"config": config.to_dict(), "base": base_ref, "level": level, "history": history,
-              "horizon": horizon, "base_config": base.config.to_dict()}
+              "horizon": horizon, "base_config": base.config.to_dict(),
+              "growth": str(base.growth) if getattr(base, "growth", None) is not None else None}
     if resume:
         _check_resume(out, record)
     if is_main_process():

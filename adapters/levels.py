@@ -8,6 +8,9 @@
 
 Levels 1 and 2 save as an adapter with a reference to the base
 (`adapters.save_adapter`; 1.3 MB for Ti at level 1), levels 3 and 4 as full weights.
+A model grown to more fields or components (`morph.growth.grow`) trains its new rows and
+columns at every level: levels 2-4 train the modules that hold them anyway, and level 1
+adds them to the LoRA matrices (`morph.growth.train_new_parts`); the adapter saves them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Optional, Sequence
 from torch import nn
 
 from adapters.lora import add_lora, has_lora
+from morph.growth import train_new_parts
 from morph.model import MORPH
 
 __all__ = ["LEVELS", "LEVEL2_MODULES", "apply_level", "count_parameters"]
@@ -56,6 +60,8 @@ def apply_level(model: MORPH, level: int, rank: int = 8, alpha: Optional[float] 
     if level in (1, 2):
         add_lora(model, rank=rank, alpha=alpha, dropout=dropout, targets=targets,
                  modules_to_save=LEVEL2_MODULES if level == 2 else None, base=base)
+        if level == 1 and getattr(model, "growth", None) is not None:
+            train_new_parts(model)
     else:
         for name, p in model.named_parameters():
             p.requires_grad_(level == 4 or not name.startswith("encoder."))

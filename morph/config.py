@@ -85,7 +85,11 @@ class MorphConfig:
         to a patch multiple; pad other axes as `wall_padding` says ("zero" or "replicate").
         Off: zeros everywhere, as the published weights were trained.
     boundary_embedding: add a learned vector per axis and boundary type to every token.
-    Both are off for imported official weights (`morph import-official` stays exact) and on
+    grown_from: the (max_fields, max_components) of each earlier size of a model grown to more
+        fields or components (`morph.growth.grow`), oldest first; the decoder keeps the output rows
+        of those slots where they were and gives the new slots rows of their own. () for a model
+        built at its size.
+    Both boundary switches are off for imported official weights (`morph import-official` stays exact) and on
     in the default pretraining (`morph.train.config.DEFAULT_MODEL`).
     """
 
@@ -109,8 +113,10 @@ class MorphConfig:
     boundary_padding: bool = False
     wall_padding: WallPadding = "zero"
     boundary_embedding: bool = False
+    grown_from: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
+        self.grown_from = self._check_grown_from(self.grown_from)
         for name in ("filters", "dim", "heads", "depth", "mlp_dim", "patch_size", "max_fields",
                      "max_components", "max_patches", "max_ar", "heads_xa"):
             value = getattr(self, name)
@@ -137,6 +143,20 @@ class MorphConfig:
                      "boundary_embedding"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"MorphConfig.{name} must be a bool, got {getattr(self, name)!r}")
+
+    def _check_grown_from(self, value: Any) -> tuple[tuple[int, int], ...]:
+        try:
+            sizes = tuple((int(f), int(c)) for f, c in value)
+        except (TypeError, ValueError):
+            raise ValueError(f"MorphConfig.grown_from must be a list of [max_fields, max_components] pairs, "
+                             f"got {value!r}") from None
+        chain = [*sizes, (self.max_fields, self.max_components)]
+        for (f0, c0), (f1, c1) in zip(chain, chain[1:]):
+            if min(f0, c0) < 1 or f1 < f0 or c1 < c0 or (f1, c1) == (f0, c0):
+                raise ValueError(f"MorphConfig.grown_from must list earlier, smaller sizes: "
+                                 f"{list(map(list, sizes))} then max_fields={self.max_fields}, "
+                                 f"max_components={self.max_components}")
+        return sizes
 
     def patch_shape(self, grid: Sequence[int]) -> tuple[int, ...]:
         """Patch edge per spatial axis of `grid`: patch_size, or 1 on axes of length 1."""
@@ -171,13 +191,15 @@ class MorphConfig:
         if fields > self.max_fields:
             raise DataFitError(f"{where} has {fields} fields{names} but the model takes at most max_fields = "
                                f"{self.max_fields}; keep at most {self.max_fields} fields (a reader option such "
-                               f"as --option 'fields=...', or convert a subset) or use a model with a larger "
-                               f"max_fields")
+                               f"as --option 'fields=...', or convert a subset), or fine-tune the model on "
+                               f"this data (morph finetune grows it to more fields; morph.growth.grow_to in "
+                               f"Python)")
         if components > self.max_components:
             which = f"field {widest!r}" if widest else "a field"
             raise DataFitError(f"{where}: {which} has {components} components but the model takes at most "
                                f"max_components = {self.max_components}; split it into fields of at most "
-                               f"{self.max_components} components or use a model with a larger max_components")
+                               f"{self.max_components} components, or fine-tune the model on this data (morph "
+                               f"finetune grows it to wider fields; morph.growth.grow_to in Python)")
         n = self.n_patches(grid)
         if n > self.max_patches:
             raise DataFitError(f"{where}: the grid {tuple(grid)} makes {n} patches of "
@@ -197,8 +219,8 @@ class MorphConfig:
         return cls.from_dict({**PRESETS[name], **overrides})
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict of every field (JSON's lists where the config holds tuples)."""
+        return {**dataclasses.asdict(self), "grown_from": [list(size) for size in self.grown_from]}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "MorphConfig":

@@ -7,9 +7,13 @@ needs to rebuild it:
     adapter_config.json        peft LoraConfig; base_model_name_or_path = the base
                                checkpoint ("starter" or an absolute path)
     adapter_model.safetensors  the LoRA matrices (and any modules_to_save), peft keys
+    grown_parts.safetensors    only for a base grown to more fields or components during the
+                               fine-tune (`morph.growth`): the rows and columns it added
     config.json                the MorphConfig of the base, checked on load
     metadata.json              model metadata + {"adapter": {"base": ..., "base_fingerprint": ...}}
 
+An adapter whose config.json says the base grew (`grown_from` ends with the base's size) is
+loaded onto the base grown the same way (`morph.growth.grow`), its grown parts filled in.
 `MORPH.from_pretrained(DIR)` of such a directory loads the base, applies the
 adapter (`apply_adapter`) and merges it (`merge`); `morph.checkpoint.load_adapter`
 keeps it separate. This is a checkpoint format, so it lives with the others in
@@ -34,9 +38,10 @@ from torch import nn
 from pde_data.files import atomic_directory
 
 from morph.checkpoint.architectures import build_model
-from morph.checkpoint.files import (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CONFIG_FILE, METADATA_FILE,
-                                    CheckpointError, read_json, read_weights)
+from morph.checkpoint.files import (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, CONFIG_FILE, GROWN_PARTS_FILE,
+                                    METADATA_FILE, CheckpointError, read_json, read_weights)
 from morph.checkpoint.full import load_config, write_model_files
+from morph.growth import fold_new_parts, grow, has_trained_parts, new_part_values, set_new_part_values
 
 __all__ = ["ADAPTER_NAME", "adapter_base", "apply_adapter", "base_fingerprint", "has_lora", "merge",
            "save_adapter"]
@@ -47,8 +52,9 @@ logger = logging.getLogger(__name__)
 ADAPTER_NAME = "default"
 #: MorphConfig fields that may differ between an adapter's base and the base it is loaded onto.
 _RUNTIME_FIELDS = ("dropout", "emb_dropout", "activation_checkpointing")
-#: Wrapper names peft puts into parameter names; removed to get the base model's names.
-_WRAPPER_PARTS = (".base_layer", ".original_module")
+#: Wrapper names peft and `morph.growth.train_new_parts` put into parameter names; removed to get
+#: the base model's names.
+_WRAPPER_PARTS = (".base_layer", ".original_module", ".parametrizations", ".original")
 
 
 def has_lora(model: nn.Module) -> bool:
@@ -77,6 +83,7 @@ def merge(model: nn.Module) -> nn.Module:
             module.merge(safe_merge=True)
             plain = module.get_base_layer()
         setattr(parent, child, plain)
+    fold_new_parts(work)
     merged = build_model(model.config)
     try:
         merged.load_state_dict(work.state_dict())
@@ -90,7 +97,7 @@ def _base_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """The base model's tensors under their plain MORPH names (adapter tensors left out)."""
     state = {}
     for name, tensor in model.state_dict().items():
-        if ".lora_" in name or ".modules_to_save." in name:
+        if ".lora_" in name or ".modules_to_save." in name or name.endswith(".tail"):
             continue
         for part in _WRAPPER_PARTS:
             name = name.replace(part, "")
@@ -131,11 +138,14 @@ def save_adapter(model: nn.Module, directory: Union[str, Path], metadata: Option
     state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in state.items()}
     metadata = dict(model.metadata if metadata is None else metadata)
     metadata["adapter"] = {"base": config.base_model_name_or_path, "base_fingerprint": base_fingerprint(model)}
+    grown = new_part_values(model) if has_trained_parts(model) else {}
     with atomic_directory(directory) as staging:
         config.save_pretrained(str(staging))
         save_file(state, str(staging / ADAPTER_WEIGHTS_FILE), metadata={"format": "pt"})
+        if grown:
+            save_file(grown, str(staging / GROWN_PARTS_FILE), metadata={"format": "pt"})
         write_model_files(staging, model.config, metadata)
-    size = sum(t.numel() * t.element_size() for t in state.values())
+    size = sum(t.numel() * t.element_size() for t in [*state.values(), *grown.values()])
     logger.info("saved LoRA adapter (%.2f MB, base %s) to %s", size / 2 ** 20, config.base_model_name_or_path,
                 directory)
     return directory
@@ -164,7 +174,8 @@ def _lora_config(directory: Path) -> Any:
 
 def apply_adapter(model: nn.Module, directory: Path, reference: str, check_base: bool = True) -> nn.Module:
     """Inject the adapter saved in `directory` into `model` (its base, loaded from `reference`),
-    in place, not merged; returns `model` in eval mode with the adapter's metadata.
+    not merged; returns the model in eval mode with the adapter's metadata: `model` itself, or a
+    grown copy when the adapter was trained on a grown base.
 
     check_base: refuse a base whose weights differ from those the adapter was trained on.
     """
@@ -173,7 +184,9 @@ def apply_adapter(model: nn.Module, directory: Path, reference: str, check_base:
     config = _lora_config(directory)
     metadata = read_json(directory / METADATA_FILE) if (directory / METADATA_FILE).is_file() else {}
     if (directory / CONFIG_FILE).is_file():
-        _check_same_architecture(load_config(directory), model.config, directory, reference)
+        expected = load_config(directory)
+        model = _grow_like(model, expected, directory)
+        _check_same_architecture(expected, model.config, directory, reference)
     recorded = metadata.get("adapter", {}).get("base_fingerprint")
     if check_base and recorded and recorded != base_fingerprint(model):
         raise CheckpointError(f"adapter {directory} was trained on other weights than those now at "
@@ -193,13 +206,32 @@ def apply_adapter(model: nn.Module, directory: Path, reference: str, check_base:
         raise CheckpointError(f"adapter {directory} does not fit its base {reference!r}: unexpected "
                               f"{sorted(result.unexpected_keys)[:5]}, missing {missing[:5]}; was it trained "
                               f"on another model?")
+    if (directory / GROWN_PARTS_FILE).is_file():
+        grown = read_weights(directory / GROWN_PARTS_FILE, fix="re-save the adapter with adapters.save_adapter")
+        try:
+            set_new_part_values(model, grown, where=str(directory / GROWN_PARTS_FILE))
+        except ValueError as err:
+            raise CheckpointError(f"adapter {directory} does not fit its base {reference!r}: {err}") from err
     model.metadata = {k: v for k, v in metadata.items() if k != "adapter"}
     return model.eval()
 
 
+def _grow_like(model: nn.Module, expected: Any, directory: Path) -> nn.Module:
+    """The base grown as the adapter's model was (its config's last `grown_from` entry is the base's
+    size), else the base unchanged (any other difference is for `_check_same_architecture`)."""
+    found = model.config
+    grown_from = getattr(expected, "grown_from", ())
+    if not grown_from or list(grown_from) != [*found.grown_from, (found.max_fields, found.max_components)]:
+        return model
+    grown = grow(model, expected.max_fields, expected.max_components)
+    logger.info("adapter %s: base %s", directory, grown.growth)
+    return grown
+
+
 def _check_same_architecture(expected: Any, found: Any, directory: Path, reference: str) -> None:
-    diff = {name: (value, getattr(found, name)) for name, value in expected.to_dict().items()
-            if name not in _RUNTIME_FIELDS and getattr(found, name) != value}
+    found_values = found.to_dict()
+    diff = {name: (value, found_values.get(name)) for name, value in expected.to_dict().items()
+            if name not in _RUNTIME_FIELDS and found_values.get(name) != value}
     if diff:
         listed = ", ".join(f"{k}: adapter {a!r} vs base {b!r}" for k, (a, b) in sorted(diff.items()))
         raise CheckpointError(f"adapter {directory} was trained on another architecture than the base "

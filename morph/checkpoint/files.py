@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
-__all__ = ["ADAPTER_CONFIG_FILE", "ADAPTER_WEIGHTS_FILE", "CONFIG_FILE", "METADATA_FILE", "WEIGHTS_FILE",
-           "CheckpointError", "CheckpointPath", "read_json", "read_weights", "resolve_checkpoint"]
+__all__ = ["ADAPTER_CONFIG_FILE", "ADAPTER_WEIGHTS_FILE", "CONFIG_FILE", "GROWN_PARTS_FILE", "METADATA_FILE",
+           "WEIGHTS_FILE",            "CheckpointError", "CheckpointPath", "read_json", "read_weights", "resolve_checkpoint"]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -29,6 +29,8 @@ METADATA_FILE = "metadata.json"
 #: Marks a LoRA adapter directory (peft's file names).
 ADAPTER_CONFIG_FILE = "adapter_config.json"
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
+#: An adapter of a grown model: the parts the growth added to its base (`morph.growth.new_part_values`).
+GROWN_PARTS_FILE = "grown_parts.safetensors"
 #: Where a training run directory keeps its final model.
 RUN_FINAL_DIR = "final"
 PACKAGED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"

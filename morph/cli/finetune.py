@@ -47,6 +47,7 @@ def finetune_command(
     """Fine-tune a pretrained MORPH on a new PDE (LoRA or full); ends with a test table."""
     from adapters.finetune import FinetuneConfig, finetune, is_main_process
     from morph.checkpoint import load_pretrained
+    from morph.growth import grow_to
     from pde_data.files import write_text_atomic
     from rollouts import compare
 
@@ -65,8 +66,12 @@ def finetune_command(
     result = finetune(finetune_config, resume=resume, progress=not quiet)
     if not is_main_process():
         return
+    # A base grown for the data (more fields or components) is scored grown: its new slots predict
+    # the mean or, with predict_delta, the last frame.
+    zero_shot = grow_to(load_pretrained(result.base), [result.dataset.spec])
+    grown = ", grown" if getattr(zero_shot, "growth", None) is not None else ""
     models = {result.label: load_pretrained(result.output_dir).to(device()),
-              f"zero-shot ({finetune_config.checkpoint})": load_pretrained(result.base).to(device())}
+              f"zero-shot ({finetune_config.checkpoint}{grown})": zero_shot.to(device())}
     scores = compare(models, result.dataset, history=result.history, horizon=result.horizon, split="test",
                      progress=not quiet)
     write_text_atomic(result.output_dir / TEST_FILE, json.dumps(scores.to_dict(), indent=2) + "\n")

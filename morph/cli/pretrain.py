@@ -25,6 +25,9 @@ def pretrain_command(
     model_option: Optional[List[str]] = typer.Option(
         None, "--model", help="model field KEY=VALUE, e.g. dim=128 (MorphConfig), or hidden_channels=32 "
         "(FNOConfig), features=32 (UNetConfig)"),
+    init_checkpoint: Optional[str] = typer.Option(
+        None, "--init-checkpoint", help="start from these weights (\"starter\", a checkpoint or run directory); "
+        "grown to data with more fields or components"),
     history: Optional[int] = typer.Option(None, "--history", help="history length k"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="batch size per dataset"),
     steps: Optional[int] = typer.Option(None, "--steps", help="optimiser steps (overrides epochs)"),
@@ -60,7 +63,7 @@ def pretrain_command(
     if arch is not None and arch not in ARCHS:
         raise ConfigError(f"--arch {arch!r}: unknown architecture; available: {', '.join(ARCHS)}")
 
-    flags = dict(history=history, batch_size=batch_size, steps=steps, epochs=epochs, lr=lr,
+    flags = dict(init_checkpoint=init_checkpoint, history=history, batch_size=batch_size, steps=steps, epochs=epochs, lr=lr,
                  warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip, grad_accum=grad_accum,
                  mixed_precision=mixed_precision, seed=seed, output_dir=out, checkpoint_every=checkpoint_every,
                  curriculum_steps=curriculum_steps, min_history=min_history, unroll=unroll, noise=noise,

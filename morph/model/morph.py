@@ -60,8 +60,8 @@ class MORPH(nn.Module):
         self.boundary_embedding = BoundaryEmbedding(config.dim) if config.boundary_embedding else None
         self.token_dropout = nn.Dropout(config.emb_dropout)
         self.encoder = Encoder(config)
-        self.decoder = Decoder(config.dim, config.max_fields * config.max_components
-                               * config.max_patch_volume)
+        self.decoder = Decoder(config.dim, [*config.grown_from, (config.max_fields, config.max_components)],
+                               config.max_patch_volume)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.ndim != 7:

@@ -26,6 +26,7 @@ from pde_data.progress import progress_bar
 
 from morph.checkpoint import RunRecord, load_pretrained
 from morph.checkpoint.architectures import build_model
+from morph.growth import grow_to
 from morph.train.config import RUN_CONFIG_FILE, ConfigError, TrainConfig
 from morph.train.data import RunData, build_data, resolve_source
 from morph.train.objective import evaluate_batches, training_loss
@@ -182,16 +183,15 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
                               kwargs_handlers=[ddp])
     set_seed(config.seed)
     with accelerator.main_process_first():
+        initial = _initial_model(config) if model_factory is None and config.init_checkpoint else None
         # a baseline is built for the shape of the run's one dataset
         spec = None if config.arch == "morph" else resolve_source(config.datasets[0], config.cache).spec
-        model_config = config.model_config(spec)
+        model_config = initial.config if initial is not None else config.model_config(spec)
         data = build_data(config, model_config)
     if model_factory is not None:
         model = model_factory()
-    elif config.init_checkpoint:
-        model = load_pretrained(config.init_checkpoint)
     else:
-        model = build_model(model_config)
+        model = initial if initial is not None else build_model(model_config)
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     model, optimizer, loader = accelerator.prepare(model, optimizer, data.loader)
     micro_per_epoch = len(loader)
@@ -217,6 +217,16 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
         write_text_atomic(out / "data_specs.json", json.dumps([s.to_dict() for s in data.specs], indent=2))
         run.val_sets = [_val_batches(data, config, i) for i in range(len(data.datasets))]
     return run
+
+
+def _initial_model(config: TrainConfig) -> torch.nn.Module:
+    """The `init_checkpoint` model, grown to the run's datasets when they have more fields or wider
+    fields than it takes (`morph.growth.grow_to`)."""
+    model = load_pretrained(config.init_checkpoint)
+    grown = grow_to(model, [resolve_source(source, config.cache).spec for source in config.datasets])
+    if grown is not model:
+        logger.info("init_checkpoint %s: %s", config.init_checkpoint, grown.growth)
+    return grown
 
 
 #: What identifies a dataset's content in its spec (not where it is stored, nor its statistics).

@@ -115,16 +115,16 @@ def test_resume_continues_a_finetune_with_the_same_losses(tmp_path, base, caplog
         finetune(other, resume=True, progress=False)
 
 
-@pytest.mark.parametrize("fields, extra, message", [
-    ((("a", 1), ("b", 1), ("c", 1), ("d", 1)), [], "4 fields .* at most max_fields = 3"),
-    ((("stress", 4),), [], "'stress' has 4 components .* at most max_components = 3"),
-    ((("p", 1),), ["--history", "3"], r"history 3 is outside 1..2 \(max_ar = 2"),
-    ((("p", 1),), ["--n-traj", "9"], "--n-traj 9: the training split .* has only 4"),
-    ((("p", 1),), ["--horizon", "9"], "--horizon 9: trajectories of 7 frames"),
+@pytest.mark.parametrize("fields, grid, extra, message", [
+    # more fields or components grow the model (tests/morph/test_growth.py); too many patches do not
+    ((("p", 1),), (40, 40), [], r"makes 100 patches of \(4, 4\), more than max_patches = 64"),
+    ((("p", 1),), (6, 5), ["--history", "3"], r"history 3 is outside 1..2 \(max_ar = 2"),
+    ((("p", 1),), (6, 5), ["--n-traj", "9"], "--n-traj 9: the training split .* has only 4"),
+    ((("p", 1),), (6, 5), ["--horizon", "9"], "--horizon 9: trajectories of 7 frames"),
 ])
-def test_a_dataset_that_does_not_fit_the_model_is_refused_before_training(tmp_path, base, capsys, fields,
+def test_a_dataset_that_does_not_fit_the_model_is_refused_before_training(tmp_path, base, capsys, fields, grid,
                                                                          extra, message):
-    data = save_dataset(tmp_path / "new.zarr", fields=fields)
+    data = save_dataset(tmp_path / "new.zarr", fields=fields, grid=grid)
     out = tmp_path / "ft"
     assert exit_code("--checkpoint", str(base), "--data", str(data), "--out", str(out), *extra) == 2
     err = capsys.readouterr().err
