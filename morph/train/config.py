@@ -32,6 +32,9 @@ ARCHS: tuple[str, ...] = ("morph", *BASELINES)
 #: The built-in mix `morph pretrain` trains on: 1D, 2D and 3D; scalar and vector fields.
 DEFAULT_MIX: tuple[str, ...] = ("burgers_1d", "euler_1d", "shallow_water_2d", "navier_stokes_2d",
                                 "advection_diffusion_3d")
+#: Grids of the default mix other than the simulator's own default: 3D at 16³ (its 32³ steps cost
+#: more than the other four datasets' together, and the default run has to fit in 10 minutes).
+DEFAULT_RESOLUTIONS: dict[str, int] = {"advection_diffusion_3d": 16}
 
 #: The small model of the default run (finishes in minutes on 2 CPU cores).
 DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp_dim=256, heads_xa=4,
@@ -40,8 +43,9 @@ DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp
                                      boundary_embedding=True)
 
 
-#: Length of a run that names neither steps nor epochs (the default run: about 10 minutes on 2 CPU cores).
-DEFAULT_STEPS = 3000
+#: Length of a run that names neither steps nor epochs (the default run: under 10 minutes on 2 CPU
+#: cores of either kind the project measures on; docs/benchmarks.md).
+DEFAULT_STEPS = 2000
 #: Where a run directory records its TrainConfig.
 RUN_CONFIG_FILE = "train_config.json"
 #: TrainConfig keys a resumed run may change: its length (and with it the warmup a fine-tune derives
@@ -164,7 +168,8 @@ class TrainConfig:
     axes with boundary padding), and back on the output.
     """
 
-    datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n) for n in DEFAULT_MIX])
+    datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n, resolution=DEFAULT_RESOLUTIONS.get(n))
+                                                                for n in DEFAULT_MIX])
     model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
     init_checkpoint: Optional[str] = None
     history: int = 2
