@@ -9,7 +9,9 @@ arrays, or a `LazyField` view over h5py datasets in another axis order).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Mapping, Optional, Sequence
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -102,6 +104,23 @@ class LazyField:
         return np.ascontiguousarray(out, dtype=np.float32)
 
 
+#: Reads in flight at once when a dataset is remote (`map_reads`).
+REMOTE_READ_THREADS = 16
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def map_reads(read: Callable[[Any], Any], items: Iterable[Any], concurrent: bool) -> list[Any]:
+    """`[read(x) for x in items]`, from a thread pool when `concurrent` (remote data: the requests of
+    different reads then overlap instead of waiting for each other's round trips)."""
+    items = list(items)
+    if not concurrent or len(items) < 2:
+        return [read(x) for x in items]
+    pool = _POOLS.get(os.getpid())  # one pool per process: a DataLoader worker makes its own
+    if pool is None:
+        pool = _POOLS[os.getpid()] = ThreadPoolExecutor(REMOTE_READ_THREADS, thread_name_prefix="pde_data-read")
+    return list(pool.map(read, items))
+
+
 class PDEDataset:
     """Trajectories of a multi-field PDE, read lazily.
 
@@ -112,14 +131,17 @@ class PDEDataset:
 
     `reopen` (optional) is a picklable zero-argument callable that opens the
     same dataset again; it is used when the dataset is sent to a DataLoader
-    worker, because open h5py files cannot be pickled.
+    worker, because open h5py files cannot be pickled. `remote`: reads go
+    over the network (`pde_data.remote`), so `WindowDataset` reads the windows
+    of a batch concurrently.
     """
 
     def __init__(self, spec: DatasetSpec, fields: Mapping[str, Any],
-                 reopen: Optional[Callable[[], "PDEDataset"]] = None) -> None:
+                 reopen: Optional[Callable[[], "PDEDataset"]] = None, remote: bool = False) -> None:
         self.spec = spec
         self.fields = dict(fields)
         self._reopen = reopen
+        self.remote = remote
         where = spec.source or spec.name
         if list(self.fields) != spec.field_names:
             raise DataError(f"{where}: arrays for fields {list(self.fields)} but the spec lists "
@@ -190,7 +212,7 @@ class PDEDataset:
 
     def to_memory(self) -> "PDEDataset":
         """A copy with every field read into memory (for small datasets read many times)."""
-        trajectories = [self.read(i) for i in range(len(self))]
+        trajectories = map_reads(self.read, range(len(self)), concurrent=self.remote)
         arrays = {name: np.stack([traj[name] for traj in trajectories]) for name in self.fields}
         return PDEDataset(self.spec, arrays)
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset, Sampler
 
-from pde_data.dataset import PDEDataset
+from pde_data.dataset import PDEDataset, map_reads
 from pde_data.errors import DataError
 from pde_data.layout import Batch, canonical_boundaries
 
@@ -134,6 +134,10 @@ class WindowDataset(Dataset):
             item["y_future"] = frames[self.history:]
         return item
 
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        """The items of a batch (what a DataLoader asks for); read concurrently from remote data."""
+        return map_reads(self.__getitem__, indices, concurrent=self.dataset.remote)
+
 
 def _pad_to(t: torch.Tensor, n_fields: int, n_components: int, field_axis: int) -> torch.Tensor:
     """Zero-pad the (F, C) axes starting at `field_axis` up to (n_fields, n_components)."""
@@ -180,6 +184,19 @@ def _pad_mean(mean: torch.Tensor, nf: int, nc: int) -> torch.Tensor:
     return out
 
 
+class _Concat(ConcatDataset):
+    """`ConcatDataset` that hands a batch's indices to its dataset's `__getitems__` (all the
+    indices of a `MixtureBatchSampler` batch fall in one dataset)."""
+
+    def __getitems__(self, indices: Sequence[int]) -> list:
+        first = int(np.searchsorted(self.cumulative_sizes, indices[0], side="right")) if indices else 0
+        offset = self.cumulative_sizes[first - 1] if first else 0
+        dataset = self.datasets[first]
+        if all(offset <= i < self.cumulative_sizes[first] for i in indices) and hasattr(dataset, "__getitems__"):
+            return dataset.__getitems__([i - offset for i in indices])
+        return [self[i] for i in indices]
+
+
 class MixtureBatchSampler(Sampler[list[int]]):
     """Whole batches from one dataset at a time, datasets drawn with `weights`.
 
@@ -211,7 +228,7 @@ class MixtureBatchSampler(Sampler[list[int]]):
     @classmethod
     def concat(cls, datasets: Sequence[Dataset], batch_size: int | Sequence[int], **kwargs) -> tuple[ConcatDataset, "MixtureBatchSampler"]:
         """`(ConcatDataset(datasets), sampler)` ready for `DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)`."""
-        return ConcatDataset(datasets), cls([len(d) for d in datasets], batch_size, **kwargs)
+        return _Concat(datasets), cls([len(d) for d in datasets], batch_size, **kwargs)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -13,26 +13,28 @@ from pde_data import store as _store
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
 from pde_data.readers.registry import READERS, Reader, register
+from pde_data.remote import check_url, is_url, local_path, redact, remote_config
 
 __all__ = ["READERS", "Reader", "convert", "open", "register"]
 
 
-def _is_url(path: str) -> bool:
-    return "://" in path
-
-
-def open(path: str | os.PathLike | Any, format: str = "auto", **options: Any) -> PDEDataset:  # noqa: A001
+def open(path: str | os.PathLike | Any, format: str = "auto", remote: Any = None,  # noqa: A001
+         **options: Any) -> PDEDataset:
     """Open `path` (a file, directory, fsspec URL or `xarray.Dataset`) lazily as a `PDEDataset`.
 
     `format` is a reader name (see `READERS`) or "auto". `options` go to the
-    reader (e.g. `layout="N T X Y"` for arrays, `dims=...` for netCDF).
+    reader (e.g. `layout="N T X Y"` for arrays, `dims=...` for netCDF). For a
+    URL (`https://`, `s3://`, ...: see `pde_data.remote`), `remote` is a
+    `RemoteConfig` or a mapping of its fields, e.g. `{"cache_dir": "~/.cache/x"}`.
     """
     if type(path).__module__.startswith("xarray"):  # an xarray.Dataset already in memory
         from pde_data.readers.netcdf import from_xarray
 
         return from_xarray(path, **options)
-    path = os.fspath(path)
-    if not _is_url(path) and not os.path.exists(path):
+    path = local_path(os.fspath(path))
+    if is_url(path):
+        return _open_url(path, format, remote_config(remote), options)
+    if not os.path.exists(path):
         raise DataError(f"{path}: no such file or directory")
     if format == "auto":
         for reader in READERS.values():
@@ -47,6 +49,23 @@ def open(path: str | os.PathLike | Any, format: str = "auto", **options: Any) ->
     return READERS[format].open(path, **options)
 
 
+def _open_url(url: str, format: str, remote: Any, options: dict[str, Any]) -> PDEDataset:
+    check_url(url)
+    remote_readers = [name for name, reader in READERS.items() if reader.remote]
+    if format == "auto":
+        for name in remote_readers:
+            if READERS[name].sniff(url, remote=remote):
+                return READERS[name].open(url, remote=remote, **options)
+        raise DataError(f"{redact(url)}: format not recognised (a store ends in .zarr, HDF5 files in .h5/.hdf5, "
+                        f"netCDF in .nc); name one with format=... (over URLs: {', '.join(remote_readers)})")
+    if format not in READERS:
+        raise DataError(f"unknown format {format!r} for {redact(url)}; available: {', '.join(READERS)}")
+    if not READERS[format].remote:
+        raise DataError(f"{redact(url)}: the {format} reader reads local files only (over URLs: "
+                        f"{', '.join(remote_readers)}); download the file and open the local copy")
+    return READERS[format].open(url, remote=remote, **options)
+
+
 def convert(src: str | os.PathLike | PDEDataset, out: str | os.PathLike, format: str = "auto",
             overwrite: bool = False, progress: bool = True, **options: Any) -> PDEDataset:
     """Open `src` (a path in any supported format, or a `PDEDataset`) and write it as a canonical
@@ -58,6 +77,6 @@ def convert(src: str | os.PathLike | PDEDataset, out: str | os.PathLike, format:
 # Auto-detection tries the readers in this order: the canonical store first,
 # then each format module (each registers itself on import).
 register(Reader("store", "canonical morph-pde zarr v3 store (pde_data.convert)",
-                _store.is_store, _store.open_store))
+                _store.is_store, _store.open_store, remote=True))
 
 from pde_data.readers import the_well, pdebench, pdearena, netcdf, arrays  # noqa: E402,F401

@@ -16,27 +16,52 @@ import numpy as np
 
 from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
+from pde_data.remote import RemoteFile, fetch, is_url, redact, remote_config
 
 logger = logging.getLogger(__name__)
 
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
 
 
-def open_h5(path: str) -> Any:
-    """`h5py.File(path, "r")`, with a `DataError` naming the file on failure."""
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def open_h5(path: str, remote: Any = None) -> Any:
+    """`h5py.File(path, "r")`, with a `DataError` naming the file on failure.
+
+    A URL is read through a `pde_data.remote.RemoteFile` (blocks, cache and retries per `remote`).
+    """
     import h5py
 
+    if is_url(path):
+        source: Any = RemoteFile(path, remote_config(remote))
+        where = redact(path)
+    else:
+        source, where = path, path
     try:
-        return h5py.File(path, "r")
+        return h5py.File(source, "r")
+    except DataError:
+        raise
     except (OSError, ValueError) as err:
-        raise DataError(f"{path}: cannot be opened as HDF5 ({err}); check the path and that "
+        cause = err.__cause__ or err.__context__
+        if isinstance(cause, DataError):  # a failed read of the remote file, raised inside h5py
+            raise cause from err
+        raise DataError(f"{where}: cannot be opened as HDF5 ({err}); check the path and that "
                         "the file is complete (not still downloading)") from err
 
 
-def is_hdf5(path: str) -> bool:
+def is_hdf5(path: str, remote: Any = None) -> bool:
+    """True for an HDF5 file (by suffix and signature; a URL costs one small range read)."""
     import h5py
 
-    if not os.path.isfile(path) or not path.lower().endswith(HDF5_SUFFIXES):
+    if not path.lower().endswith(HDF5_SUFFIXES):
+        return False
+    if is_url(path):
+        try:
+            return fetch([path], remote_config(remote), ranges=[(0, 8)], use_cache=False)[0] == HDF5_SIGNATURE
+        except DataError:
+            return False
+    if not os.path.isfile(path):
         return False
     try:
         return bool(h5py.is_hdf5(path))

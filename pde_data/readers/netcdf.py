@@ -39,6 +39,7 @@ from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import check_first_frame, json_attrs, spacing_of, uniform_step
+from pde_data.remote import RemoteFile, is_url, local_path, redact, remote_config
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = ["from_xarray", "open_netcdf", "sniff"]
@@ -51,16 +52,22 @@ _TIME = ("time", "t")
 _VECTOR_NAMES = {"v": "velocity", "vel": "velocity", "velocity": "velocity", "u": "velocity"}
 
 
-def sniff(path: str) -> bool:
-    return os.path.isfile(path) and path.lower().endswith(_SUFFIXES)
+def sniff(path: str, remote: Any = None) -> bool:
+    return (is_url(path) or os.path.isfile(path)) and path.lower().endswith(_SUFFIXES)
 
 
-def open_netcdf(path: str, engine: Optional[str] = None, **options: Any) -> PDEDataset:
-    """Open a netCDF file lazily; see the module docstring for `options`."""
+def open_netcdf(path: str, engine: Optional[str] = None, remote: Any = None, **options: Any) -> PDEDataset:
+    """Open a netCDF file lazily; see the module docstring for `options`.
+
+    `path` may be an fsspec URL of a netCDF-4 (HDF5) file, read in blocks as `remote` (a
+    `pde_data.remote.RemoteConfig` or a mapping of its fields) says.
+    """
     import h5py
     import xarray as xr
 
-    path = os.fspath(path)
+    path = local_path(os.fspath(path))
+    if is_url(path):
+        return _open_remote(path, engine, remote_config(remote), options)
     if engine is None:
         engine = "h5netcdf" if h5py.is_hdf5(path) else None
     try:
@@ -69,6 +76,27 @@ def open_netcdf(path: str, engine: Optional[str] = None, **options: Any) -> PDED
         raise DataError(f"{path}: xarray cannot open it ({err}); check the file, or pass engine=...") from err
     reopen = functools.partial(open_netcdf, path, engine=engine, **options)
     return from_xarray(ds, source=path, reopen=reopen, **options)
+
+
+def _open_remote(url: str, engine: Optional[str], remote: Any, options: dict[str, Any]) -> PDEDataset:
+    import xarray as xr
+
+    from pde_data.readers._common import HDF5_SIGNATURE
+
+    file = RemoteFile(url, remote)
+    if engine not in (None, "h5netcdf") or file.read_range(0, 8) != HDF5_SIGNATURE:
+        raise DataError(f"{redact(url)}: over a URL only netCDF-4 (HDF5) files are read, with the h5netcdf "
+                        "engine; download a netCDF-3 file and open the local copy")
+    try:
+        ds = xr.open_dataset(file, engine="h5netcdf", cache=False)
+    except DataError:
+        raise
+    except (OSError, ValueError, TypeError) as err:
+        raise DataError(f"{redact(url)}: xarray cannot open it ({err}); check the file") from err
+    reopen = functools.partial(open_netcdf, url, engine=engine, remote=remote, **options)
+    dataset = from_xarray(ds, source=url, reopen=reopen, **options)
+    dataset.remote = True
+    return dataset
 
 
 def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims: Optional[Mapping] = None,
@@ -228,4 +256,4 @@ class _XSource:
 
 
 register(Reader("netcdf", "netCDF / anything xarray opens (dims and variable grouping by name or option)",
-                sniff, open_netcdf))
+                sniff, open_netcdf, remote=True))

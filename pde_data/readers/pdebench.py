@@ -34,6 +34,7 @@ from pde_data.errors import DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import (AxisView, Stack, check_first_frame, field_groups, is_hdf5, json_attrs,
                                       open_h5, spacing_of, uniform_step)
+from pde_data.remote import is_url, local_path, remote_config
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = ["open_pdebench", "sniff"]
@@ -56,27 +57,29 @@ def _kind(f: Any) -> Optional[str]:
     return None
 
 
-def sniff(path: str) -> bool:
-    if not is_hdf5(path):
+def sniff(path: str, remote: Any = None) -> bool:
+    if not is_hdf5(path, remote):
         return False
     try:
-        with open_h5(path) as f:
+        with open_h5(path, remote) as f:
             return _kind(f) is not None
     except (DataError, OSError, KeyError):
         return False
 
 
 def open_pdebench(path: str, fields: Any = None, include_force: bool = True,
-                  check_finite: bool = True) -> PDEDataset:
+                  check_finite: bool = True, remote: Any = None) -> PDEDataset:
     """Open a PDEBench HDF5 file lazily; see the module docstring for layouts.
 
     `fields` names (and groups) the channels of single-array and grouped
-    files: a list of names, or `{name: components}`.
+    files: a list of names, or `{name: components}`. `path` may be an fsspec
+    URL, read as `remote` (a `pde_data.remote.RemoteConfig` or a mapping) says.
     """
-    path = os.fspath(path)
-    f = open_h5(path)
+    path = local_path(os.fspath(path))
+    remote = remote_config(remote) if is_url(path) else None
+    f = open_h5(path, remote)
     kind = _kind(f)
-    name = os.path.splitext(os.path.basename(path))[0]
+    name = os.path.splitext(os.path.basename(path.rstrip("/")))[0]
     if kind is None:
         keys = sorted(f.keys())
         f.close()
@@ -107,8 +110,8 @@ def open_pdebench(path: str, fields: Any = None, include_force: bool = True,
         f.close()
         raise
     reopen = functools.partial(open_pdebench, path, fields=fields, include_force=include_force,
-                               check_finite=check_finite)
-    ds = PDEDataset(spec, arrays, reopen=reopen)
+                               check_finite=check_finite, remote=remote)
+    ds = PDEDataset(spec, arrays, reopen=reopen, remote=remote is not None)
     return check_first_frame(ds) if check_finite else ds
 
 
@@ -184,4 +187,4 @@ def _ns_incom(f: Any, path: str, name: str, include_force: bool = True, **_: Any
 _BUILDERS = {"single": _single, "cfd": _cfd, "grouped": _grouped, "ns_incom": _ns_incom}
 
 register(Reader("pdebench", "PDEBench HDF5 (single-array, CFD, grouped per-sample, incompressible NS)",
-                sniff, open_pdebench))
+                sniff, open_pdebench, remote=True))

@@ -12,12 +12,17 @@ __all__ = ["READERS", "Reader", "register"]
 
 @dataclass(frozen=True)
 class Reader:
-    """A storage format: `sniff(path) -> bool` and `open(path, **options) -> PDEDataset`."""
+    """A storage format: `sniff(path) -> bool` and `open(path, **options) -> PDEDataset`.
+
+    `remote`: the reader also reads fsspec URLs; its `sniff` and `open` then take a
+    `remote=` keyword (a `pde_data.remote.RemoteConfig`).
+    """
 
     name: str
     description: str
-    sniff: Callable[[str], bool]
+    sniff: Callable[..., bool]
     open: Callable[..., PDEDataset]
+    remote: bool = False
 
 
 READERS: dict[str, Reader] = {}

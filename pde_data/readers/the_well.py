@@ -31,8 +31,9 @@ import numpy as np
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
 from pde_data.readers.registry import Reader, register
-from pde_data.readers._common import (ConcatN, as_str, check_first_frame, is_hdf5, json_attrs, open_h5,
-                                      spacing_of, str_list, uniform_step)
+from pde_data.readers._common import (HDF5_SUFFIXES, ConcatN, as_str, check_first_frame, is_hdf5, json_attrs,
+                                      open_h5, spacing_of, str_list, uniform_step)
+from pde_data.remote import is_url, list_files, local_path, remote_config
 from pde_data.spec import BOUNDARY_CONDITIONS, DatasetSpec, FieldSpec
 
 __all__ = ["open_well", "sniff"]
@@ -41,35 +42,46 @@ _LETTERS = "xyz"
 _GROUPS = ("t0_fields", "t1_fields", "t2_fields")
 
 
-def _is_well_file(path: str) -> bool:
-    if not is_hdf5(path):
+def _is_well_file(path: str, remote: Any = None) -> bool:
+    if not is_hdf5(path, remote):
         return False
     try:
-        with open_h5(path) as f:
+        with open_h5(path, remote) as f:
             return "n_spatial_dims" in f.attrs and all(g in f for g in _GROUPS)
     except (DataError, OSError):
         return False
 
 
-def _files(path: str) -> list[str]:
+def _files(path: str, remote: Any = None) -> list[str]:
+    if is_url(path):  # a file, or a directory the server lists
+        if path.lower().endswith(HDF5_SUFFIXES):
+            return [path]
+        return list_files(path.rstrip("/"), remote_config(remote), (".hdf5", ".h5"))
     if os.path.isdir(path):
         return sorted(glob.glob(os.path.join(path, "*.hdf5")) + glob.glob(os.path.join(path, "*.h5")))
     return [path]
 
 
-def sniff(path: str) -> bool:
-    files = _files(path)
-    return bool(files) and _is_well_file(files[0])
+def sniff(path: str, remote: Any = None) -> bool:
+    if is_url(path) and not path.lower().endswith(HDF5_SUFFIXES):
+        return False  # a remote directory is opened with format="the_well", not guessed
+    files = _files(path, remote)
+    return bool(files) and _is_well_file(files[0], remote)
 
 
-def open_well(path: str, check_finite: bool = True) -> PDEDataset:
-    """Open a Well file, or a directory of Well files, lazily as a `PDEDataset`."""
-    path = os.fspath(path)
-    files = _files(path)
+def open_well(path: str, check_finite: bool = True, remote: Any = None) -> PDEDataset:
+    """Open a Well file, or a directory of Well files, lazily as a `PDEDataset`.
+
+    `path` may be an fsspec URL of a file or of a directory the server lists; `remote` (a
+    `pde_data.remote.RemoteConfig` or a mapping of its fields) says how it is read.
+    """
+    path = local_path(os.fspath(path))
+    remote = remote_config(remote) if is_url(path) else None
+    files = _files(path, remote)
     if not files:
         raise DataError(f"{path}: directory has no *.hdf5 / *.h5 files; point at a Well split "
                         "directory such as <dataset>/data/train or at one file")
-    parts = [_open_file(p) for p in files]
+    parts = [_open_file(p, remote) for p in files]
     spec, arrays = parts[0]
     for other, _ in parts[1:]:
         for what in ("fields", "n_steps", "grid_shape", "axis_names"):
@@ -82,12 +94,13 @@ def open_well(path: str, check_finite: bool = True) -> PDEDataset:
         spec.n_trajectories = sum(s.n_trajectories for s, _ in parts)
         spec.attrs = {k: v for k, v in spec.attrs.items() if all(s.attrs.get(k) == v for s, _ in parts)}
         spec.source = path
-    ds = PDEDataset(spec, arrays, reopen=functools.partial(open_well, path, check_finite=check_finite))
+    ds = PDEDataset(spec, arrays, reopen=functools.partial(open_well, path, check_finite=check_finite,
+                                                           remote=remote), remote=remote is not None)
     return check_first_frame(ds) if check_finite else ds
 
 
-def _open_file(path: str) -> tuple[DatasetSpec, dict[str, Any]]:
-    f = open_h5(path)
+def _open_file(path: str, remote: Any = None) -> tuple[DatasetSpec, dict[str, Any]]:
+    f = open_h5(path, remote)
     try:
         return _read_file(f, path)
     except KeyError as err:
@@ -197,4 +210,4 @@ def _boundaries(f: Any, axes: list[str]) -> tuple[str, ...]:
 
 
 register(Reader("the_well", "The Well HDF5 (t0/t1/t2 fields; one file or a directory of files)",
-                sniff, open_well))
+                sniff, open_well, remote=True))

@@ -1,0 +1,441 @@
+"""Data where it lives: read fsspec URLs with retries, a bounded timeout and a local cache.
+
+Every reader that can read remotely (the canonical store, The Well, PDEBench,
+netCDF) takes an fsspec URL where it takes a path: `https://...`, `s3://...`,
+`gs://...`, `hf://datasets/...` (each needs its fsspec backend; `http(s)` comes
+with the install, the others with the `remote` extra). `file://` URLs are local
+paths. This module is the one place that talks to the network:
+
+- `RemoteConfig`: timeout, retries, the read-through cache directory and its
+  size cap, block size, concurrency. Readers take it as `remote=` (a
+  `RemoteConfig` or a mapping of its fields).
+- `fetch(urls, config, ranges=...)`: whole objects or byte ranges, all at once
+  (concurrent requests on async backends such as HTTP), each failed request
+  retried with backoff, each range checked for its length. What still fails
+  is a `DataError` naming the URL and what went wrong.
+- `RemoteFile`: a read-only, seekable binary file over one URL, read in
+  blocks through `fetch`, for h5py and xarray: a window of an HDF5 file costs
+  a few range requests, not the whole file.
+- `BlockCache`: the read-through cache under `RemoteConfig.cache_dir`: one
+  file per object or block, written atomically (an interrupted download is
+  never kept), least recently used removed past the size cap. Several loader
+  workers and processes can share one directory.
+
+Credentials come from the backend's own configuration (`~/.aws`, `gcloud`,
+`huggingface-cli login`, `.netrc`, ...); a URL carrying a password is refused,
+so that none ends up in a config file, a checkpoint or a log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import io
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from urllib.parse import urlsplit, urlunsplit
+
+from pde_data.errors import DataError
+from pde_data.files import atomic_file
+
+__all__ = ["BlockCache", "RemoteConfig", "RemoteFile", "fetch", "is_url", "list_files", "local_path",
+           "remote_config"]
+
+logger = logging.getLogger(__name__)
+
+#: Exceptions that mean "the object is not there": never retried.
+_NOT_THERE = (FileNotFoundError, PermissionError, IsADirectoryError)
+
+
+@dataclass(frozen=True)
+class RemoteConfig:
+    """How remote data is read.
+
+    timeout: seconds one request may take before it counts as failed (HTTP: the whole request).
+    retries: further tries of a failed request (connection refused or dropped, timeout, 5xx, a
+        short read), with `backoff * 2**attempt` seconds between them. A missing object (404) is
+        not retried.
+    cache_dir: the read-through cache (None: no disk cache, only a small in-memory one per file).
+    cache_bytes: the cache's size cap; the least recently used entries go past it.
+    block_bytes: the block size of `RemoteFile` (HDF5 and netCDF files are read in such blocks).
+    concurrency: requests in flight at once from one process.
+    """
+
+    timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.25
+    cache_dir: Optional[str] = None
+    cache_bytes: int = 20 * 2**30
+    block_bytes: int = 2**20
+    concurrency: int = 32
+
+    def __post_init__(self) -> None:
+        checks = {"timeout": self.timeout > 0, "retries": self.retries >= 0, "backoff": self.backoff >= 0,
+                  "cache_bytes": self.cache_bytes > 0, "block_bytes": self.block_bytes >= 4096,
+                  "concurrency": self.concurrency >= 1}
+        for name, ok in checks.items():
+            if not ok:
+                raise DataError(f"remote option {name} = {getattr(self, name)!r} is out of range "
+                                "(timeout > 0, retries >= 0, backoff >= 0, cache_bytes > 0, block_bytes >= 4096, "
+                                "concurrency >= 1)")
+        if self.cache_dir is not None:
+            object.__setattr__(self, "cache_dir", os.fspath(os.path.expanduser(self.cache_dir)))
+
+
+def remote_config(value: Union[RemoteConfig, Mapping[str, Any], None]) -> RemoteConfig:
+    """A `RemoteConfig` from itself, a mapping of its fields, or None (the defaults)."""
+    if value is None:
+        return RemoteConfig()
+    if isinstance(value, RemoteConfig):
+        return value
+    if isinstance(value, Mapping):
+        known = {f.name for f in dataclasses.fields(RemoteConfig)}
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise DataError(f"remote options {unknown} are not known; use {sorted(known)}")
+        return RemoteConfig(**value)
+    raise DataError(f"remote= must be a RemoteConfig or a mapping of its fields, got {type(value).__name__}")
+
+
+def is_url(path: Any) -> bool:
+    """True for an fsspec URL other than `file://` (those are local paths)."""
+    return isinstance(path, str) and "://" in path and not path.startswith("file://")
+
+
+def local_path(path: str) -> str:
+    """`file:///a/b` -> `/a/b`; anything else unchanged."""
+    return path[len("file://"):] if isinstance(path, str) and path.startswith("file://") else path
+
+
+def redact(url: str) -> str:
+    """The URL without a user name or query string (which may carry tokens), for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL that carries a password: credentials belong in the backend's configuration."""
+    if urlsplit(url).password is not None:
+        raise DataError(f"{redact(url)}: the URL carries a password; remove it and give the credentials the "
+                        "way the storage backend reads them (.netrc for HTTP, ~/.aws for s3://, gcloud for gs://, "
+                        "huggingface-cli login for hf://), so that they never land in a config, checkpoint or log")
+
+
+# --- file systems, one per protocol and process ---------------------------------------------
+
+_FILESYSTEMS: dict[tuple, Any] = {}
+_LOCK = threading.Lock()
+
+
+def filesystem(url: str, config: RemoteConfig) -> tuple[Any, str]:
+    """The fsspec file system for `url` (made once per process, protocol and timeout) and the path in it."""
+    import fsspec
+
+    check_url(url)
+    protocol = url.split("://", 1)[0]
+    key = (os.getpid(), protocol, config.timeout)
+    options: dict[str, Any] = {}
+    if protocol in ("http", "https"):
+        import aiohttp
+
+        options["client_kwargs"] = {"timeout": aiohttp.ClientTimeout(total=config.timeout)}
+    with _LOCK:
+        fs = _FILESYSTEMS.get(key)
+        if fs is None:
+            try:
+                fs = fsspec.filesystem(protocol, skip_instance_cache=True, **options)
+            except (ImportError, ValueError) as err:
+                raise DataError(f"{redact(url)}: no fsspec backend for {protocol}:// ({err}); install it, e.g. "
+                                "pip install 'morph-pde[remote]' (s3fs, gcsfs, huggingface_hub)") from err
+            _FILESYSTEMS[key] = fs
+    return fs, fs._strip_protocol(url) if protocol not in ("http", "https") else url
+
+
+# --- the cache ----------------------------------------------------------------------------------
+
+
+class BlockCache:
+    """A size-capped directory of cached objects and blocks, shared safely between processes.
+
+    Each entry is one file named by a hash of its key, written atomically; a read refreshes its
+    modification time, and when the entries written by this process since the last sweep could
+    have taken the directory past `cap_bytes`, the least recently used entries are removed
+    until it is back under 90 % of the cap (a file another process removed first is skipped).
+    """
+
+    def __init__(self, directory: Union[str, os.PathLike], cap_bytes: int) -> None:
+        self.directory = Path(directory)
+        self.cap_bytes = int(cap_bytes)
+        self._written = 0
+        self._size: Optional[int] = None
+        self._lock = threading.Lock()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DataError(f"remote cache {self.directory}: cannot create it ({err}); pass another "
+                            "cache_dir (CLI: --cache DIR)") from err
+
+    def _path(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.directory / digest[:2] / f"{digest[2:34]}.bin"
+
+    def get(self, key: str) -> Optional[bytes]:
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            os.utime(path)
+        except OSError:
+            pass
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(exist_ok=True)
+            with atomic_file(path) as tmp:
+                tmp.write_bytes(data)
+        except OSError as err:  # a full disk must not stop training: the data is in hand
+            logger.warning("remote cache %s: could not store an entry (%s)", self.directory, err)
+            return
+        with self._lock:
+            self._written += len(data)
+            if self._size is None or self._size + self._written > self.cap_bytes:
+                self._sweep()
+
+    def _sweep(self) -> None:
+        entries = []
+        for path in self.directory.glob("*/*.bin"):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            entries.append((st.st_mtime, st.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        if total > self.cap_bytes:
+            for _, size, path in sorted(entries, key=lambda e: e[0]):
+                if total <= 0.9 * self.cap_bytes:
+                    break
+                path.unlink(missing_ok=True)
+                total -= size
+        self._size, self._written = total, 0
+
+    def size(self) -> int:
+        """Bytes in the cache now."""
+        return sum(p.stat().st_size for p in self.directory.glob("*/*.bin") if p.exists())
+
+
+_CACHES: dict[tuple, BlockCache] = {}
+
+
+def _cache(config: RemoteConfig) -> Optional[BlockCache]:
+    if config.cache_dir is None:
+        return None
+    key = (os.getpid(), config.cache_dir, config.cache_bytes)
+    with _LOCK:
+        if key not in _CACHES:
+            _CACHES[key] = BlockCache(config.cache_dir, config.cache_bytes)
+        return _CACHES[key]
+
+
+# --- fetching -----------------------------------------------------------------------------------
+
+Range = Optional[tuple[int, int]]
+
+
+def fetch(urls: Sequence[str], config: RemoteConfig, ranges: Optional[Sequence[Range]] = None,
+          missing_ok: bool = False, tag: str = "", use_cache: bool = True,
+          check: Optional[Callable[[bytes], Optional[str]]] = None) -> list[Optional[bytes]]:
+    """The bytes of each URL (or of its byte range `[start, end)`), in order, from the cache where it
+    has them and else from the network: all requests of one call in flight at once (on async
+    backends), each failure retried `config.retries` times.
+
+    A range must come back whole (`end - start` bytes: callers clip ranges to the object's size).
+    `missing_ok`: an object that is not there gives None instead of a `DataError`. `tag` goes into
+    the cache key (e.g. the object's size or ETag, so that a changed object is not served stale).
+    `use_cache=False` neither reads nor fills the cache (metadata that may change). `check(data)`
+    returns what is wrong with an object (e.g. "truncated") or None: such an object is retried
+    and never cached.
+    """
+    ranges = list(ranges) if ranges is not None else [None] * len(urls)
+    cache = _cache(config) if use_cache else None
+    keys = [f"{url}|{tag}|{r[0]}-{r[1]}" if r else f"{url}|{tag}" for url, r in zip(urls, ranges)]
+    out: list[Optional[bytes]] = [cache.get(k) if cache else None for k in keys]
+    todo = [i for i, data in enumerate(out) if data is None]
+    failures: dict[int, BaseException] = {}
+    for attempt in range(config.retries + 1):
+        if not todo:
+            break
+        if attempt:
+            time.sleep(config.backoff * 2 ** (attempt - 1))
+        results = _request([urls[i] for i in todo], [ranges[i] for i in todo], config)
+        retry = []
+        for i, result in zip(todo, results):
+            if isinstance(result, BaseException):
+                failures[i] = result
+                if not isinstance(result, _NOT_THERE):
+                    retry.append(i)
+                continue
+            want = ranges[i][1] - ranges[i][0] if ranges[i] else None
+            if want is not None and len(result) != want:
+                failures[i] = OSError(f"short read: {len(result)} of {want} bytes of range {ranges[i]}"
+                                      + (" (the server ignores Range requests)" if len(result) > want else ""))
+                retry.append(i)
+                continue
+            problem = check(result) if check is not None else None
+            if problem:
+                failures[i] = OSError(problem)
+                retry.append(i)
+                continue
+            out[i] = bytes(result)
+            failures.pop(i, None)
+            if cache:
+                cache.put(keys[i], out[i])
+        todo = retry
+    for i, err in failures.items():
+        if isinstance(err, FileNotFoundError) and missing_ok:
+            continue
+        what = "not found" if isinstance(err, FileNotFoundError) else \
+            "access denied" if isinstance(err, PermissionError) else \
+            f"failed after {config.retries + 1} tries, {config.timeout:g} s timeout each"
+        raise DataError(f"{redact(urls[i])}: {what} ({type(err).__name__}: {err}); check the URL and the "
+                        "server, or raise timeout/retries (remote={'timeout': ..., 'retries': ...})") from err
+    return out
+
+
+def _request(urls: list[str], ranges: list[Range], config: RemoteConfig) -> list[Any]:
+    """One try of every request: the bytes or the exception, per URL."""
+    if not urls:
+        return []
+    fs, _ = filesystem(urls[0], config)
+    paths = [filesystem(u, config)[1] for u in urls]
+    starts = [r[0] if r else None for r in ranges]
+    ends = [r[1] if r else None for r in ranges]
+    try:
+        if getattr(fs, "async_impl", False):
+            return fs.cat_ranges(paths, starts, ends, on_error="return", batch_size=config.concurrency)
+        return [_one(fs, p, s, e) for p, s, e in zip(paths, starts, ends)]
+    except Exception as err:  # the call itself failed (session setup, event loop): every request did
+        return [err] * len(urls)
+
+
+def _one(fs: Any, path: str, start: Optional[int], end: Optional[int]) -> Any:
+    try:
+        return fs.cat_file(path, start=start, end=end)
+    except Exception as err:
+        return err
+
+
+def object_info(url: str, config: RemoteConfig) -> tuple[int, str]:
+    """`(size in bytes, version tag)` of one object (HEAD or the backend's equivalent), retried."""
+    fs, path = filesystem(url, config)
+    last: Optional[BaseException] = None
+    for attempt in range(config.retries + 1):
+        if attempt:
+            time.sleep(config.backoff * 2 ** (attempt - 1))
+        try:
+            info = fs.info(path)
+        except _NOT_THERE as err:
+            raise DataError(f"{redact(url)}: not found ({type(err).__name__}); check the URL") from err
+        except Exception as err:
+            last = err
+            continue
+        size = info.get("size")
+        if size is None:
+            raise DataError(f"{redact(url)}: the server does not say the object's size; it cannot be read "
+                            "in ranges (download it and open the local file)")
+        tag = str(info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or "")
+        return int(size), f"{size}:{tag}"
+    raise DataError(f"{redact(url)}: failed after {config.retries + 1} tries, {config.timeout:g} s timeout each "
+                    f"({type(last).__name__}: {last}); check the URL and the server, or raise timeout/retries") \
+        from last
+
+
+def list_files(url: str, config: RemoteConfig, suffixes: Sequence[str]) -> list[str]:
+    """The URLs of the files directly under the directory `url` whose names end in `suffixes`, sorted."""
+    fs, path = filesystem(url, config)
+    try:
+        names = fs.ls(path, detail=False)
+    except _NOT_THERE as err:
+        raise DataError(f"{redact(url)}: not found; check the URL") from err
+    except Exception as err:
+        raise DataError(f"{redact(url)}: cannot list it ({type(err).__name__}: {err}); name one file instead") from err
+    protocol = url.split("://", 1)[0]
+    full = [n if "://" in n else f"{protocol}://{n}" for n in names]
+    return sorted(u for u in full if u.rstrip("/").lower().endswith(tuple(suffixes)))
+
+
+# --- a file over a URL ------------------------------------------------------------------------
+
+
+class RemoteFile(io.RawIOBase):
+    """A read-only seekable binary file over one URL, read in blocks of `config.block_bytes`.
+
+    Blocks come through `fetch` (so through the disk cache and its retries); the last few
+    stay in memory, as HDF5 libraries read many small pieces close together. A read that
+    spans several missing blocks requests them all at once.
+    """
+
+    MEMORY_BLOCKS = 16
+
+    def __init__(self, url: str, config: Union[RemoteConfig, Mapping[str, Any], None] = None) -> None:
+        super().__init__()
+        self.url = url
+        self.config = remote_config(config)
+        self.size, self._tag = object_info(url, self.config)
+        self._pos = 0
+        self._blocks: OrderedDict[int, bytes] = OrderedDict()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        end = min(self._pos + len(view), self.size)
+        if end <= self._pos:
+            return 0
+        data = self.read_range(self._pos, end)
+        view[: len(data)] = data
+        self._pos = end
+        return len(data)
+
+    def read_range(self, start: int, end: int) -> bytes:
+        """Bytes `[start, end)` of the object (`end` clipped to its size)."""
+        b = self.config.block_bytes
+        end = min(end, self.size)
+        wanted = range(start // b, (end - 1) // b + 1) if end > start else range(0)
+        missing = [k for k in wanted if k not in self._blocks]
+        if missing:
+            ranges = [(k * b, min((k + 1) * b, self.size)) for k in missing]
+            for k, data in zip(missing, fetch([self.url] * len(missing), self.config, ranges, tag=self._tag)):
+                self._blocks[k] = data
+        pieces = []
+        for k in wanted:
+            self._blocks.move_to_end(k)
+            pieces.append(self._blocks[k])
+        while len(self._blocks) > max(self.MEMORY_BLOCKS, len(wanted)):
+            self._blocks.popitem(last=False)
+        joined = b"".join(pieces)
+        offset = wanted.start * b if len(wanted) else start
+        return joined[start - offset:end - offset]

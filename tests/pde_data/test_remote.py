@@ -1,0 +1,265 @@
+"""Remote data: every reader that reads URLs, against a real HTTP server on 127.0.0.1.
+
+The server (`pde_data.testing.serve_directory`) serves fixture files written in
+the real source layouts; a fault hook injects the failures a network has.
+"""
+
+from __future__ import annotations
+
+import pickle
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import pde_data
+from pde_data import DataError, DatasetSpec, FieldSpec, PDEDataset, WindowDataset, collate
+from pde_data.remote import BlockCache, RemoteConfig, RemoteFile, remote_config
+from pde_data.testing import serve_directory
+from tests.pde_data import fixtures
+
+FAST = {"timeout": 2.0, "retries": 1, "backoff": 0.01}
+
+
+def _store(root: Path, n: int = 4, t: int = 12, grid: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    arrays = {"u": rng.standard_normal((n, t, 1, grid, grid)).astype(np.float32),
+              "velocity": rng.standard_normal((n, t, 2, grid, grid)).astype(np.float32)}
+    spec = DatasetSpec("remote_test", (grid, grid), (FieldSpec("u", 1), FieldSpec("velocity", 2)), n, t, dt=0.1,
+                       boundary_conditions=("periodic", "wall"))
+    pde_data.convert(PDEDataset(spec, arrays), root / "data.zarr", progress=False)
+    return arrays
+
+
+@pytest.fixture()
+def served(tmp_path):
+    arrays = _store(tmp_path)
+    with serve_directory(tmp_path) as server:
+        yield server, arrays, tmp_path
+
+
+def test_store_over_http_reads_every_window_exactly(served):
+    server, arrays, _ = served
+    ds = pde_data.open(server.url("data.zarr"), remote=FAST)
+    assert ds.spec.name == "remote_test" and ds.spec.boundary_conditions == ("periodic", "wall")
+    for i in range(4):
+        block = ds.read(i, slice(3, 9))
+        for name in arrays:
+            np.testing.assert_array_equal(block[name], arrays[name][i, 3:9])
+    np.testing.assert_array_equal(np.asarray(ds.fields["u"][1:3, 2:4]), arrays["u"][1:3, 2:4])
+
+
+def test_store_second_read_comes_from_the_cache(served, tmp_path_factory):
+    server, arrays, _ = served
+    cache = tmp_path_factory.mktemp("cache")
+    ds = pde_data.open(server.url("data.zarr"), remote={**FAST, "cache_dir": str(cache)})
+    first = ds.read(2, slice(0, 12))
+    before = server.requests
+    again = pde_data.open(server.url("data.zarr"), remote={**FAST, "cache_dir": str(cache)})
+    opened = server.requests - before  # the group's zarr.json is always asked again (it may change)
+    second = again.read(2, slice(0, 12))
+    assert server.requests - before == opened <= 2  # detection and open; the chunks: none
+    np.testing.assert_array_equal(second["velocity"], first["velocity"])
+    assert any(cache.rglob("*.bin"))
+
+
+def test_store_auto_detected_from_the_url_and_pickles_for_workers(served):
+    server, arrays, _ = served
+    ds = pde_data.open(server.url("data.zarr"))
+    clone = pickle.loads(pickle.dumps(ds))
+    np.testing.assert_array_equal(clone.read(3, slice(0, 2))["u"], arrays["u"][3, :2])
+
+
+def test_loader_with_two_workers_over_http(served):
+    server, arrays, _ = served
+    ds = pde_data.open(server.url("data.zarr"), remote=FAST)
+    windows = WindowDataset(ds, history=3, split="all")
+    loader = DataLoader(windows, batch_size=8, shuffle=False, collate_fn=collate, num_workers=2)
+    seen = 0
+    for batch in loader:
+        for b in range(len(batch)):
+            traj, start = int(batch.traj[b]), int(batch.start[b])
+            want = arrays["u"][traj, start + 3, 0]
+            np.testing.assert_allclose(batch.y[b, 0, 0, 0].numpy(), want, rtol=1e-6)
+        seen += len(batch)
+    assert seen == len(windows)
+
+
+def test_well_file_over_http(tmp_path):
+    expected = fixtures.write_well(str(tmp_path / "shear.hdf5"), d=2)
+    local = pde_data.open(tmp_path / "shear.hdf5")
+    with serve_directory(tmp_path) as server:
+        ds = pde_data.open(server.url("shear.hdf5"), remote={**FAST, "block_bytes": 4096})
+        assert ds.spec.format == "the_well" and ds.spec.fields == local.spec.fields
+        assert ds.spec.boundary_conditions == local.spec.boundary_conditions
+        for name, values in expected.items():
+            np.testing.assert_allclose(ds.read(1, slice(1, 4))[name], values[1, 1:4], rtol=1e-6)
+        # a directory the server lists opens as one dataset of its files
+        ds_dir = pde_data.open(server.url(""), format="the_well", remote=FAST)
+        assert len(ds_dir) == len(local)
+
+
+def test_pdebench_and_netcdf_over_http(tmp_path):
+    cfd = fixtures.write_pdebench_cfd(str(tmp_path / "2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_periodic_Train.hdf5"))
+    nc = fixtures.write_netcdf(str(tmp_path / "flow.nc"))
+    with serve_directory(tmp_path) as server:
+        ds = pde_data.open(server.url("2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_periodic_Train.hdf5"), remote=FAST)
+        assert ds.spec.format == "pdebench"
+        for name, values in cfd.items():
+            np.testing.assert_allclose(ds.read(0, slice(0, 3))[name], values[0, :3], rtol=1e-6)
+        flow = pde_data.open(server.url("flow.nc"), remote=FAST)
+        for name, values in nc.items():
+            np.testing.assert_allclose(flow.read(1)[name], values[1], rtol=1e-6)
+
+
+def test_hdf5_window_costs_a_few_range_requests_not_the_file(tmp_path):
+    fixtures.write_well(str(tmp_path / "big.hdf5"), d=2, n=8, t=40)
+    size = (tmp_path / "big.hdf5").stat().st_size
+    with serve_directory(tmp_path) as server:
+        ds = pde_data.open(server.url("big.hdf5"), remote={**FAST, "block_bytes": 4096})
+        before = server.requests
+        ds.read(5, slice(10, 14))
+        assert 0 < server.requests - before <= 8
+        assert 4096 * (server.requests - before) < size / 4
+
+
+def test_remote_file_reads_any_range_exactly(tmp_path):
+    data = np.random.default_rng(1).integers(0, 256, 50_001, dtype=np.uint8).tobytes()
+    (tmp_path / "blob.bin").write_bytes(data)
+    with serve_directory(tmp_path) as server:
+        f = RemoteFile(server.url("blob.bin"), {**FAST, "block_bytes": 4096})
+        assert f.size == len(data)
+        for start, end in [(0, 1), (4095, 4097), (10_000, 30_000), (49_990, 50_001), (0, 50_001)]:
+            assert f.read_range(start, end) == data[start:end]
+        f.seek(-10, 2)
+        assert f.read() == data[-10:]
+
+
+def test_urls_with_a_password_are_refused_before_any_request(served):
+    server, _, _ = served
+    url = server.url("data.zarr").replace("http://", "http://alice:secret@")
+    before = server.requests
+    with pytest.raises(DataError, match="password") as err:
+        pde_data.open(url)
+    assert "secret" not in str(err.value) and server.requests == before
+
+
+def test_unrecognised_url_and_local_only_readers(served):
+    server, _, _ = served
+    with pytest.raises(DataError, match="format not recognised"):
+        pde_data.open(server.url("data.bin"))
+    with pytest.raises(DataError, match="local files only"):
+        pde_data.open(server.url("x.npy"), format="arrays")
+
+
+def test_bad_remote_options_are_named():
+    with pytest.raises(DataError, match="not known"):
+        remote_config({"timout": 3})
+    with pytest.raises(DataError, match="timeout"):
+        RemoteConfig(timeout=0)
+
+
+# --- faults ------------------------------------------------------------------------------------
+
+
+def test_missing_object_is_a_clear_error(served):
+    server, _, _ = served
+    with pytest.raises(DataError, match="not found"):
+        pde_data.open(server.url("nothing.zarr"), format="store", remote=FAST)
+
+
+def test_unreachable_host_fails_after_bounded_retries():
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.perf_counter()
+    with pytest.raises(DataError, match=r"failed after 2 tries"):
+        pde_data.open(f"http://127.0.0.1:{port}/data.zarr", format="store", remote=FAST)
+    assert time.perf_counter() - start < 10
+
+
+def _faulty(served, kind: str, times: int):
+    """Serve with the first `times` requests for chunk objects answered by fault `kind`."""
+    server, arrays, root = served
+    server.shutdown()
+    remaining = {"n": times}
+    lock = threading.Lock()
+
+    def fault(handler) -> bool:
+        if "/c/" not in handler.path:
+            return False
+        with lock:
+            if remaining["n"] <= 0:
+                return False
+            remaining["n"] -= 1
+        path = handler.local_path()
+        body = path.read_bytes()
+        if kind == "500":
+            handler.send_error(500)
+        elif kind == "drop":  # promise the whole body, send half, close
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body[: len(body) // 2])
+            handler.close_connection = True
+        elif kind == "truncated":  # a short object, honestly sized
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(body) // 2))
+            handler.end_headers()
+            handler.wfile.write(body[: len(body) // 2])
+        elif kind == "hang":
+            time.sleep(3)
+            handler.close_connection = True
+        return True
+
+    return serve_directory(root, fault=fault), arrays
+
+
+@pytest.mark.parametrize("kind", ["500", "drop", "truncated"])
+def test_a_transient_fault_is_retried_and_never_cached(served, kind, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    context, arrays = _faulty(served, kind, times=1)
+    with context as server:
+        ds = pde_data.open(server.url("data.zarr"), remote={**FAST, "cache_dir": str(cache)})
+        np.testing.assert_array_equal(ds.read(0, slice(0, 12))["u"], arrays["u"][0])
+    entries = [p.read_bytes() for p in cache.rglob("*.bin")]
+    chunks = [raw for raw in entries if not raw.startswith(b"{")]  # the rest: zarr.json metadata
+    assert chunks and all(int(np.frombuffer(raw[12:16], "<u4")[0]) == len(raw) for raw in chunks)
+
+
+@pytest.mark.parametrize("kind", ["500", "truncated", "hang"])
+def test_a_lasting_fault_is_a_data_error_naming_the_url(served, kind, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    context, _ = _faulty(served, kind, times=100)
+    with context as server:
+        ds = pde_data.open(server.url("data.zarr"), remote={**FAST, "timeout": 1.0, "cache_dir": str(cache)})
+        start = time.perf_counter()
+        with pytest.raises(DataError, match=r"data\.zarr/fields/.*failed after 2 tries"):
+            ds.read(0, slice(0, 4))
+        assert time.perf_counter() - start < 8
+    assert not [p for p in cache.rglob("*.bin") if not p.read_bytes().startswith(b"{")]  # metadata only
+
+
+def test_cache_stays_under_its_cap(tmp_path):
+    cache = BlockCache(tmp_path / "c", cap_bytes=10_000)
+    for k in range(40):
+        cache.put(f"key{k}", bytes(1000))
+        time.sleep(0.002)
+    assert cache.size() <= 10_000
+    assert cache.get("key39") == bytes(1000) and cache.get("key0") is None
+    # nothing half-written is ever visible
+    assert not [p for p in (tmp_path / "c").rglob("*") if p.is_file() and ".tmp-" in p.name]
+
+
+def test_training_windows_from_a_url_match_local(served):
+    server, arrays, root = served
+    local = WindowDataset(pde_data.open(root / "data.zarr"), history=2, split="all")
+    remote = WindowDataset(pde_data.open(server.url("data.zarr"), remote=FAST), history=2, split="all")
+    batch = remote.__getitems__(list(range(0, len(remote), 3)))
+    for item, index in zip(batch, range(0, len(remote), 3)):
+        torch.testing.assert_close(item["x"], local[index]["x"])
