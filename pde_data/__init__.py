@@ -9,6 +9,7 @@ from pde_data.errors import DataError
 from pde_data.layout import LAYOUT, Batch
 from pde_data.normalize import NormStats, fit_normalization
 from pde_data.readers import READERS, convert, open
+from pde_data.remote import RemoteConfig
 from pde_data.simulators import SIMULATORS, generate
 from pde_data.spec import DatasetSpec, FieldSpec, FieldStats
 from pde_data.store import open_store
@@ -28,6 +29,7 @@ __all__ = [
     "MixtureBatchSampler",
     "NormStats",
     "PDEDataset",
+    "RemoteConfig",
     "WindowDataset",
     "collate",
     "compute_stats",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import os
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ __all__ = ["FileServer", "serve_directory"]
 class FileServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 256  # many concurrent connections, as a real server takes them
 
     def __init__(self, root: Path, latency: float = 0.0,
                  fault: Optional[Callable[["_Handler"], bool]] = None) -> None:
@@ -38,6 +40,15 @@ class FileServer(ThreadingHTTPServer):
         self.root, self.latency, self.fault = Path(root).resolve(), latency, fault
         self.requests = 0
         self._count_lock = threading.Lock()
+        self.connections: set = set()
+
+    def close_connections(self) -> None:
+        """Close the kept-alive connections too, so a stopped server answers nothing at all."""
+        for connection in list(self.connections):
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def url(self, relative: str = "") -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/{quote(relative.lstrip('/'))}"
@@ -49,6 +60,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # quiet
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server.connections.discard(self.connection)
+        super().finish()
 
     def do_HEAD(self) -> None:
         self._answer(body=False)
@@ -128,4 +147,5 @@ def serve_directory(root: os.PathLike | str, latency: float = 0.0,
     finally:
         server.shutdown()
         server.server_close()
+        server.close_connections()
         thread.join(timeout=5)

@@ -72,3 +72,33 @@ def test_python_dash_m_morph_runs_the_cli():
     proc = subprocess.run([sys.executable, "-m", "morph", "env"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "torch" in proc.stdout and "morph-pde" in proc.stdout
+
+
+def test_pretrain_finetune_and_evaluate_on_a_url(tmp_path, capsys):
+    """The README's remote walk-through: train, fine-tune and score on a store served over HTTP; the
+    data comes once over the network and then from --cache DIR/remote."""
+    from pde_data.testing import serve_directory
+
+    served = tmp_path / "served"
+    served.mkdir()
+    pde_data.convert(pde_data.generate("burgers_1d", n_traj=6, steps=9, resolution=32, seed=3),
+                     served / "burgers.zarr", progress=False)
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    with serve_directory(served) as server:
+        url = server.url("burgers.zarr")
+        main(["pretrain", "--dataset", url, "--model", "dim=32", "--model", "depth=1", "--model", "heads=2",
+              "--model", "mlp_dim=32", "--model", "heads_xa=2", "--steps", "2", "--batch-size", "4",
+              "--warmup", "1", "--cache", str(cache), "--out", str(run), "--quiet"])
+        assert "burgers" in capsys.readouterr().out
+        assert any((cache / "remote").rglob("*.bin"))  # the chunks it read, kept for the next epoch
+        requests = server.requests
+        main(["evaluate", "--checkpoint", str(run), "--data", url, "--cache", str(cache), "--horizon", "2",
+              "--quiet"])
+        assert "| u | nRMSE |" in capsys.readouterr().out
+        assert server.requests - requests <= 4  # metadata only: every chunk came from the cache
+        main(["finetune", "--checkpoint", str(run), "--data", url, "--cache", str(cache), "--steps", "2",
+              "--horizon", "2", "--out", str(tmp_path / "ft"), "--quiet"])
+        assert "fine-tuning level" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:  # the server is gone: our error, exit 2, naming the URL
+        main(["evaluate", "--checkpoint", str(run), "--data", url, "--horizon", "2", "--quiet"])
+    assert exit_info.value.code == 2 and "burgers.zarr" in capsys.readouterr().err

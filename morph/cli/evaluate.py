@@ -17,14 +17,19 @@ __all__ = ["evaluate_command", "rollout_command"]
 logger = logging.getLogger("morph")
 
 
-def _load(checkpoint: str, data: str, format: str, device: str) -> tuple[Any, Any]:
-    """The model (eval mode, on `device`: auto takes a GPU when there is one) and the dataset."""
-    import pde_data
+def _load(checkpoint: str, data: str, format: str, device: str, cache: Optional[Path]) -> tuple[Any, Any]:
+    """The model (eval mode, on `device`: auto takes a GPU when there is one) and the dataset (a URL
+    read through `cache/remote`)."""
     from morph.checkpoint import load_pretrained
+    from morph.train.config import default_cache_dir
+    from morph.train.data import open_data
 
     model = load_pretrained(checkpoint).to(run_device(device))
-    dataset = pde_data.open(data, format=format)
+    dataset = open_data(data, cache or default_cache_dir(), format=format)
     return model, dataset
+
+
+CACHE_HELP = "cache directory; a URL's data is kept in DIR/remote (default ~/.cache/morph-pde)"
 
 
 def _history(model: Any, history: Optional[int], spec: Any, where: str) -> int:
@@ -44,7 +49,7 @@ def _history(model: Any, history: Optional[int], spec: Any, where: str) -> int:
 
 def rollout_command(
     checkpoint: str = typer.Option(..., "--checkpoint", help="checkpoint directory, or 'starter'"),
-    data: str = typer.Option(..., "--data", help="dataset path (any format `morph data convert` reads)"),
+    data: str = typer.Option(..., "--data", help="dataset path or URL (any format `morph data convert` reads)"),
     steps: int = typer.Option(..., "--steps", help="steps to roll out (K)"),
     out: Path = typer.Option(..., "--out", help="output FILE.nc or FILE.zarr (truth and prediction)"),
     traj: int = typer.Option(0, "--traj", help="trajectory index"),
@@ -58,6 +63,7 @@ def rollout_command(
     max_growth: float = typer.Option(1e3, "--max-growth",
                                      help="diverged when |value| > this x the history's RMS"),
     format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
 ) -> None:
     """Roll a model out on one trajectory; write truth and prediction (xarray) and, optionally, plots."""
@@ -71,7 +77,7 @@ def rollout_command(
     from rollouts import RolloutDiverged, compute_metrics, plot_rollout, rollout, save_xarray, to_xarray
 
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its animation writer logs at INFO
-    model, dataset = _load(checkpoint, data, format, device)
+    model, dataset = _load(checkpoint, data, format, device, cache)
     spec = dataset.spec
     where = str(data)  # the path as the user gave it (spec.source may be the original, pre-convert file)
     if not 0 <= traj < len(dataset):
@@ -115,7 +121,7 @@ def rollout_command(
 
 def evaluate_command(
     checkpoint: str = typer.Option(..., "--checkpoint", help="checkpoint directory, or 'starter'"),
-    data: str = typer.Option(..., "--data", help="dataset path (any format `morph data convert` reads)"),
+    data: str = typer.Option(..., "--data", help="dataset path or URL (any format `morph data convert` reads)"),
     split: str = typer.Option("test", "--split", help="train, val, test or all (the training split)"),
     horizon: Optional[int] = typer.Option(None, "--horizon", help="rollout steps (default 10, or what the "
                                                                   "trajectories allow)"),
@@ -129,6 +135,7 @@ def evaluate_command(
                                      help="diverged when |value| > this x the history's RMS"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics to this JSON file"),
     format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
+    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
@@ -138,7 +145,7 @@ def evaluate_command(
     from pde_data.files import write_text_atomic
     from rollouts import evaluate
 
-    model, dataset = _load(checkpoint, data, format, device)
+    model, dataset = _load(checkpoint, data, format, device, cache)
     spec = dataset.spec
     k = _history(model, history, spec, spec.source or spec.name)
     result = evaluate(model, dataset, horizon=horizon, history=k, split=split, split_seed=split_seed,

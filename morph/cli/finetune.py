@@ -20,7 +20,7 @@ def finetune_command(
     checkpoint: Optional[str] = typer.Option(
         None, "--checkpoint", help="the base: 'starter', a checkpoint directory or a run directory"),
     data: Optional[str] = typer.Option(
-        None, "--data", help="the new PDE: any dataset pde_data opens (or a simulator name)"),
+        None, "--data", help="the new PDE: any dataset pde_data opens, path or URL (or a simulator name)"),
     level: Optional[int] = typer.Option(
         None, "--level", help="1 LoRA; 2 LoRA + norms, embeddings, decoder; 3 encoder frozen; 4 full (default 2)"),
     rank: Optional[int] = typer.Option(None, "--rank", help="LoRA rank r (levels 1, 2; default 8)"),
@@ -39,6 +39,8 @@ def finetune_command(
                                       help="train the same architecture from random weights, same budget"),
     format: Optional[str] = typer.Option(None, "--format", help="reader name for --data (default auto)"),
     option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE (JSON value)"),
+    cache: Optional[str] = typer.Option(None, "--cache", help="cache directory: generated simulator data, and "
+                                        "a URL's data read through DIR/remote (default ~/.cache/morph-pde)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of FinetuneConfig keys"),
     resume: bool = typer.Option(False, "--resume", help="continue the fine-tune in --out from its latest "
                                 "complete checkpoint, with its own settings"),
@@ -54,7 +56,7 @@ def finetune_command(
     flags = dict(checkpoint=checkpoint, data=data, level=level, rank=rank, alpha=alpha, n_traj=n_traj,
                  history=history, horizon=horizon, output_dir=out, format=format,
                  from_scratch=from_scratch or None, options=parse_options(option) if option else None,
-                 train=dict(steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
+                 train=dict(steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, cache_dir=cache))
     saved = FinetuneConfig.from_run(out or FinetuneConfig.output_dir) if resume and config is None else None
     if config is not None:
         base = FinetuneConfig.file_values(config)

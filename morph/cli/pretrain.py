@@ -18,7 +18,8 @@ logger = logging.getLogger("morph")
 def pretrain_command(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with TrainConfig keys"),
     dataset: Optional[List[str]] = typer.Option(
-        None, "--dataset", help="simulator name or path, optionally NAME:WEIGHT; repeat for a mix"),
+        None, "--dataset", help="simulator name, path or URL, optionally NAME:WEIGHT; corpus:DIR for a corpus; "
+        "repeat for a mix"),
     arch: Optional[str] = typer.Option(None, "--arch", help="morph (default), or a per-dataset baseline: fno, "
                                        "unet (one --dataset; needs morph-pde[baselines])"),
     preset: Optional[str] = typer.Option(None, "--preset", help="model preset: Ti, S, M, L, XL"),
@@ -51,6 +52,8 @@ def pretrain_command(
     patch_jitter: Optional[int] = typer.Option(None, "--patch-jitter", help="shift the patch grid by 0..N cells "
                                                "per batch (N < patch size)"),
     num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes"),
+    cache: Optional[str] = typer.Option(None, "--cache", help="cache directory: generated simulator data, and "
+                                        "URL datasets read through DIR/remote (default ~/.cache/morph-pde)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest complete "
                                 "checkpoint, with its own settings (--steps may extend it)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
@@ -67,7 +70,7 @@ def pretrain_command(
                  warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip, grad_accum=grad_accum,
                  mixed_precision=mixed_precision, seed=seed, output_dir=out, checkpoint_every=checkpoint_every,
                  curriculum_steps=curriculum_steps, min_history=min_history, unroll=unroll, noise=noise,
-                 patch_jitter=patch_jitter,
+                 patch_jitter=patch_jitter, cache_dir=cache,
                  num_workers=num_workers, datasets=list(dataset) if dataset else None,
                  model={"preset": preset, **parse_options(model_option)})
     run_dir = out or TrainConfig.output_dir

@@ -101,6 +101,8 @@ class DataSource:
             return item
         if isinstance(item, str):
             name, sep, weight = item.rpartition(":")
+            if "://" in item and "/" not in item.split("://", 1)[1]:  # http://host:8080 is a port, no weight
+                sep = ""
             if sep and name and _is_number(weight):
                 return cls(source=name, weight=float(weight))
             return cls(source=item)

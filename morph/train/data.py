@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 
 import pde_data
+import pde_data.remote
 from pde_data import Batch, DataError, MixtureBatchSampler, PDEDataset, WindowDataset, collate
 from pde_data.simulators import SIMULATORS, check_parameters
 
@@ -23,7 +24,7 @@ from morph.config import MorphConfig
 from morph.model.baselines import BaselineConfig
 from morph.train.config import ConfigError, DataSource, TrainConfig
 
-__all__ = ["RunData", "build_data", "resolve_source"]
+__all__ = ["RunData", "build_data", "open_data", "resolve_source"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,19 @@ def resolve_source(source: DataSource, cache: Path) -> PDEDataset:
             f"dataset {source.source!r} is neither a built-in simulator ({', '.join(sorted(SIMULATORS))}) "
             "nor an existing path"
         )
-    return pde_data.open(source.source, format=source.format, **source.options)
+    return open_data(source.source, cache, format=source.format, **source.options)
+
+
+def open_data(path: str, cache: Path, format: str = "auto", **options) -> PDEDataset:
+    """`pde_data.open(path, format, **options)`; a URL is read through the cache in `cache/remote`
+    (what `options["remote"]`, a mapping of `pde_data.remote.RemoteConfig` fields, does not set)."""
+    if pde_data.remote.is_url(str(path)):
+        remote = options.pop("remote", None) or {}
+        if not isinstance(remote, dict):
+            raise ConfigError(f"dataset {path!r}: options.remote must be a mapping of RemoteConfig fields "
+                              f"(timeout, retries, cache_dir, cache_bytes, ...), got {remote!r}")
+        options["remote"] = {"cache_dir": str(cache / "remote"), **remote}
+    return pde_data.open(path, format=format, **options)
 
 
 @dataclass
