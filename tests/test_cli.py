@@ -86,6 +86,8 @@ def test_pretrain_finetune_and_evaluate_on_a_url(tmp_path, capsys):
     cache, run = tmp_path / "cache", tmp_path / "run"
     with serve_directory(served) as server:
         url = server.url("burgers.zarr")
+        shown = runner.invoke(app, ["data", "inspect", url])
+        assert shown.exit_code == 0 and "trajectories 6" in shown.output, shown.output
         main(["pretrain", "--dataset", url, "--model", "dim=32", "--model", "depth=1", "--model", "heads=2",
               "--model", "mlp_dim=32", "--model", "heads_xa=2", "--steps", "2", "--batch-size", "4",
               "--warmup", "1", "--cache", str(cache), "--out", str(run), "--quiet"])
