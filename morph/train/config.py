@@ -25,6 +25,9 @@ from morph.model.baselines import BASELINES, BaselineConfig
 __all__ = ["ARCHS", "DataSource", "TrainConfig", "ConfigError", "DEFAULT_MIX", "default_cache_dir"]
 
 MixedPrecision = Literal["no", "bf16", "fp16", "auto"]
+LossBalance = Literal["none", "ema"]
+#: The choices of `TrainConfig.loss_balance`.
+LOSS_BALANCES: tuple[str, ...] = ("none", "ema")
 
 #: The architectures a run can train: MORPH (the default) and the per-dataset baselines.
 ARCHS: tuple[str, ...] = ("morph", *BASELINES)
@@ -166,6 +169,12 @@ class TrainConfig:
     history frames of every training batch (noise injection, 0 <= noise < 1); `patch_jitter`
     moves the patch grid by 0..patch_jitter cells per axis, drawn per batch (wrapping on periodic
     axes with boundary padding), and back on the output.
+    Loss balancing: with `loss_balance = "ema"` each batch's loss (a batch holds one dataset) is
+    divided by an exponential moving average of its own dataset's losses (decay `loss_balance_decay`
+    per batch of that dataset; `morph.train.balance`), so easy datasets (near persistence) and hard
+    ones pull on the model alike; "none" (default) trains on the raw losses. The logged loss is the
+    raw one either way. A step whose gradient `grad_clip` clips has the clipped norm whatever its
+    loss's scale, so balancing acts on the steps below the clip (most of a run after the first ones).
     """
 
     datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n, resolution=DEFAULT_RESOLUTIONS.get(n))
@@ -193,6 +202,8 @@ class TrainConfig:
     unroll: int = 1
     noise: float = 0.0
     patch_jitter: int = 0
+    loss_balance: LossBalance = "none"
+    loss_balance_decay: float = 0.9
     num_workers: int = 0
     in_memory: bool = True
     val_windows: int = 64
@@ -246,6 +257,14 @@ class TrainConfig:
         if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)) or not 0 <= self.noise < 1:
             raise ConfigError(f"noise must be a number in [0, 1) (the noise scale relative to each field's "
                               f"scale; 0 = off), got {self.noise!r}")
+        if self.loss_balance not in LOSS_BALANCES:
+            raise ConfigError(f"loss_balance must be one of {', '.join(map(repr, LOSS_BALANCES))} (\"ema\": divide "
+                              f"each dataset's loss by a running average of its own), got {self.loss_balance!r}")
+        if (isinstance(self.loss_balance_decay, bool) or not isinstance(self.loss_balance_decay, (int, float))
+                or not 0 <= self.loss_balance_decay < 1):
+            raise ConfigError(f"loss_balance_decay must be a number in [0, 1) (the weight the running average keeps "
+                              f"at each batch of its dataset; 0 = the last loss alone), "
+                              f"got {self.loss_balance_decay!r}")
         if self.arch == "morph":
             patch = self.morph_config().patch_size  # validates the model fields now, not at step 0
         else:
