@@ -73,6 +73,8 @@ class DataSource:
     (e.g. `{"viscosity": 0.005}`, see `morph data list`); for paths `options` go to the reader.
     `max_train_traj` keeps only that many trajectories of the training split
     (the first ones of its sorted indices; validation and test are unchanged).
+    A `corpus:DIR` source (`morph data corpus`) trains on every store of that corpus, less the
+    simulators named in `exclude` (e.g. the held-out families of a leave-family-out pretraining).
     """
 
     source: str
@@ -85,6 +87,7 @@ class DataSource:
     seed: int = 0
     batch_size: Optional[int] = None
     max_train_traj: Optional[int] = None
+    exclude: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.max_train_traj is not None and (isinstance(self.max_train_traj, bool)
@@ -96,6 +99,13 @@ class DataSource:
             raise ConfigError(f"dataset source must be a simulator name or a path, got {self.source!r}")
         if not (isinstance(self.weight, (int, float)) and self.weight > 0):
             raise ConfigError(f"dataset {self.source!r}: weight must be > 0, got {self.weight!r}")
+        if not isinstance(self.exclude, (list, tuple)) or not all(isinstance(n, str) for n in self.exclude):
+            raise ConfigError(f"dataset {self.source!r}: exclude must be a list of simulator names, "
+                              f"got {self.exclude!r}")
+        self.exclude = list(self.exclude)
+        if self.exclude and not self.source.startswith(CORPUS_PREFIX):
+            raise ConfigError(f"dataset {self.source!r}: exclude ({', '.join(self.exclude)}) leaves simulators out "
+                              f"of a {CORPUS_PREFIX}DIR source only; drop it, or name the corpus as {CORPUS_PREFIX}DIR")
 
     @classmethod
     def parse(cls, item: Union[str, dict[str, Any], "DataSource"]) -> "DataSource":
@@ -118,8 +128,9 @@ CORPUS_PREFIX = "corpus:"
 
 
 def _expand_corpus(source: "DataSource") -> list["DataSource"]:
-    """A `corpus:DIR` source as one source per store of the corpus in DIR (its `corpus.json`):
-    each simulator gets an equal share of the source's weight, split evenly among its stores."""
+    """A `corpus:DIR` source as one source per store of the corpus in DIR (its `corpus.json`), less
+    the simulators in `source.exclude`: each simulator gets an equal share of the source's weight,
+    split evenly among its stores."""
     if not source.source.startswith(CORPUS_PREFIX):
         return [source]
     directory = Path(source.source[len(CORPUS_PREFIX):])
@@ -139,9 +150,30 @@ def _expand_corpus(source: "DataSource") -> list["DataSource"]:
     per_simulator: dict[str, list[str]] = {}
     for path, entry in sorted(stores.items()):
         per_simulator.setdefault(entry["simulator"], []).append(path)
-    share = source.weight / len(per_simulator)
-    return [dataclasses.replace(source, source=str((directory / path).resolve()), weight=share / len(paths))
-            for paths in per_simulator.values() for path in paths]
+    unknown = sorted(set(source.exclude) - set(per_simulator))
+    if unknown:
+        raise ConfigError(f"dataset {source.source!r}: exclude names {', '.join(unknown)}, not in the corpus; "
+                          f"it holds {', '.join(per_simulator)}")
+    kept = {name: paths for name, paths in per_simulator.items() if name not in source.exclude}
+    if not kept:
+        raise ConfigError(f"dataset {source.source!r}: exclude leaves out every simulator of the corpus "
+                          f"({', '.join(per_simulator)}); keep at least one")
+    share = source.weight / len(kept)
+    return [dataclasses.replace(source, source=str((directory / path).resolve()), weight=share / len(paths),
+                                exclude=[])
+            for paths in kept.values() for path in paths]
+
+
+def exclude_from_corpus(datasets: list[Any], names: list[str]) -> list[DataSource]:
+    """`datasets` (entries as a config file has them) with the simulators `names` added to the
+    `exclude` of every `corpus:DIR` entry; a ConfigError when there is none (`--exclude`)."""
+    sources = [DataSource.parse(d) for d in datasets]
+    if not any(s.source.startswith(CORPUS_PREFIX) for s in sources):
+        raise ConfigError(f"--exclude {' '.join(names)}: leaves simulators out of a {CORPUS_PREFIX}DIR dataset, "
+                          f"and none is given (datasets: {', '.join(s.source for s in sources) or 'none'}); "
+                          f"add --dataset {CORPUS_PREFIX}DIR")
+    return [dataclasses.replace(s, exclude=[*s.exclude, *(n for n in names if n not in s.exclude)])
+            if s.source.startswith(CORPUS_PREFIX) else s for s in sources]
 
 
 @dataclass
