@@ -12,14 +12,6 @@ from morph.train import ConfigError, TrainConfig, train
 from tests.conftest import TINY_MODEL
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("corpus") / "c"
-    main(["data", "corpus", "--out", str(out), "--scale", "tiny", "--only", "burgers_1d", "--only", "heat_1d",
-          "--quiet"])
-    return out
-
-
 def test_morph_data_corpus_writes_stores_and_a_manifest(corpus, capsys):
     manifest = json.loads((corpus / "corpus.json").read_text())
     simulators = {entry["simulator"] for entry in manifest["stores"].values()}

@@ -2,22 +2,12 @@
 
 from pathlib import Path
 
-import pytest
-
 from morph.cli import main
 from morph.train import TrainConfig, train
 from morph.train.config import read_config_file
 from tests.conftest import TINY_MODEL
 
 RECIPE = Path(__file__).parents[2] / "examples" / "configs" / "recipe.yaml"
-
-
-@pytest.fixture(scope="module")
-def tiny_corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("corpus") / "c"
-    main(["data", "corpus", "--out", str(out), "--scale", "tiny", "--only", "burgers_1d", "--only", "heat_1d",
-          "--quiet"])
-    return out
 
 
 def test_the_recipe_uses_every_option_it_promises():
@@ -29,10 +19,10 @@ def test_the_recipe_uses_every_option_it_promises():
     assert recipe.loss_balance == "ema" and 0 < recipe.warmup_steps < recipe.steps and recipe.min_lr_ratio < 1
 
 
-def test_the_recipe_trains_a_few_steps_on_a_tiny_corpus(tiny_corpus, tmp_path):
+def test_the_recipe_trains_a_few_steps_on_a_corpus(corpus, tmp_path):
     raw = read_config_file(RECIPE)
     config = TrainConfig.from_dict({
-        **raw, "datasets": [f"corpus:{tiny_corpus}"], "model": {**raw["model"], **TINY_MODEL, "max_ar": 4},
+        **raw, "datasets": [f"corpus:{corpus}"], "model": {**raw["model"], **TINY_MODEL, "max_ar": 4},
         "steps": 4, "curriculum_steps": 1, "warmup_steps": 1, "batch_size": 2, "val_windows": 2,
         "checkpoint_every": 2, "num_workers": 0, "output_dir": str(tmp_path / "run"),
         "cache_dir": str(tmp_path / "cache")})
@@ -42,9 +32,9 @@ def test_the_recipe_trains_a_few_steps_on_a_tiny_corpus(tiny_corpus, tmp_path):
     assert set(result.per_dataset) == {"burgers_1d", "heat_1d"}
 
 
-def test_the_recipe_through_the_cli_with_the_corpus_given_on_the_command_line(tiny_corpus, tmp_path):
+def test_the_recipe_through_the_cli_with_the_corpus_given_on_the_command_line(corpus, tmp_path):
     out = tmp_path / "run"
-    main(["pretrain", "--config", str(RECIPE), "--dataset", f"corpus:{tiny_corpus}", "--exclude", "heat_1d",
+    main(["pretrain", "--config", str(RECIPE), "--dataset", f"corpus:{corpus}", "--exclude", "heat_1d",
           "--steps", "2", "--batch-size", "2", "--curriculum-steps", "1", "--num-workers", "0",
           "--model", "dim=32", "--model", "heads=2", "--model", "depth=1", "--model", "mlp_dim=48",
           "--model", "heads_xa=2", "--out", str(out), "--quiet"])
