@@ -206,7 +206,7 @@ class TrainConfig:
     per batch of that dataset; `morph.train.balance`), so easy datasets (near persistence) and hard
     ones pull on the model alike; "none" (default) trains on the raw losses. The logged loss is the
     raw one either way. A step whose gradient `grad_clip` clips has the clipped norm whatever its
-    loss's scale, so balancing acts on the steps below the clip (most of a run after the first ones).
+    loss's scale, so balancing acts on the steps below the clip.
     """
 
     datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n, resolution=DEFAULT_RESOLUTIONS.get(n))
