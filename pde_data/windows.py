@@ -19,7 +19,8 @@ from pde_data.dataset import PDEDataset, map_reads
 from pde_data.errors import DataError
 from pde_data.layout import Batch, canonical_boundaries
 
-__all__ = ["DEFAULT_FRACTIONS", "MixtureBatchSampler", "WindowDataset", "collate", "split_trajectories"]
+__all__ = ["DEFAULT_FRACTIONS", "MixtureBatchSampler", "MixtureDataset", "WindowDataset", "collate",
+           "split_trajectories"]
 
 logger = logging.getLogger(__name__)
 
@@ -184,9 +185,10 @@ def _pad_mean(mean: torch.Tensor, nf: int, nc: int) -> torch.Tensor:
     return out
 
 
-class _Concat(ConcatDataset):
-    """`ConcatDataset` that hands a batch's indices to its dataset's `__getitems__` (all the
-    indices of a `MixtureBatchSampler` batch fall in one dataset)."""
+class MixtureDataset(ConcatDataset):
+    """The datasets of a mixture, concatenated (`MixtureBatchSampler` indices refer to it). A batch's
+    indices, which all fall in one dataset, go to that dataset's `__getitems__` (so the windows of a
+    batch of remote data are read concurrently)."""
 
     def __getitems__(self, indices: Sequence[int]) -> list:
         first = int(np.searchsorted(self.cumulative_sizes, indices[0], side="right")) if indices else 0
@@ -226,9 +228,9 @@ class MixtureBatchSampler(Sampler[list[int]]):
         self.epoch = 0
 
     @classmethod
-    def concat(cls, datasets: Sequence[Dataset], batch_size: int | Sequence[int], **kwargs) -> tuple[ConcatDataset, "MixtureBatchSampler"]:
-        """`(ConcatDataset(datasets), sampler)` ready for `DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)`."""
-        return _Concat(datasets), cls([len(d) for d in datasets], batch_size, **kwargs)
+    def concat(cls, datasets: Sequence[Dataset], batch_size: int | Sequence[int], **kwargs) -> tuple[MixtureDataset, "MixtureBatchSampler"]:
+        """`(MixtureDataset(datasets), sampler)` ready for `DataLoader(dataset, batch_sampler=sampler, collate_fn=collate)`."""
+        return MixtureDataset(datasets), cls([len(d) for d in datasets], batch_size, **kwargs)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

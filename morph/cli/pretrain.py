@@ -18,8 +18,11 @@ logger = logging.getLogger("morph")
 def pretrain_command(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with TrainConfig keys"),
     dataset: Optional[List[str]] = typer.Option(
-        None, "--dataset", help="simulator name, path or URL, optionally NAME:WEIGHT; corpus:DIR for a corpus; "
-        "repeat for a mix"),
+        None, "--dataset", help="simulator name, path, URL or corpus:DIR (morph data corpus), optionally "
+        "NAME:WEIGHT; repeat for a mix"),
+    exclude: Optional[List[str]] = typer.Option(
+        None, "--exclude", help="leave this simulator out of the corpus:DIR datasets (leave-family-out); repeat "
+        "for several"),
     arch: Optional[str] = typer.Option(None, "--arch", help="morph (default), or a per-dataset baseline: fno, "
                                        "unet (one --dataset; needs morph-pde[baselines])"),
     preset: Optional[str] = typer.Option(None, "--preset", help="model preset: Ti, S, M, L, XL"),
@@ -51,6 +54,9 @@ def pretrain_command(
                                           "each field's scale (noise injection; 0 <= noise < 1)"),
     patch_jitter: Optional[int] = typer.Option(None, "--patch-jitter", help="shift the patch grid by 0..N cells "
                                                "per batch (N < patch size)"),
+    loss_balance: Optional[str] = typer.Option(None, "--loss-balance", help="none (default) or ema: each dataset's "
+                                               "loss over a running average of its own, so easy and hard "
+                                               "datasets weigh alike"),
     num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes"),
     cache: Optional[str] = typer.Option(None, "--cache", help="cache directory: generated simulator data, and "
                                         "URL datasets read through DIR/remote (default ~/.cache/morph-pde)"),
@@ -61,7 +67,7 @@ def pretrain_command(
     """Pretrain MORPH on a mix of datasets (default: every built-in simulator), or train an FNO or
     U-Net baseline on one dataset (--arch)."""
     from morph.train import TrainConfig, train
-    from morph.train.config import ARCHS, DEFAULT_MODEL, ConfigError
+    from morph.train.config import ARCHS, DEFAULT_MODEL, ConfigError, exclude_from_corpus, read_config_file
 
     if arch is not None and arch not in ARCHS:
         raise ConfigError(f"--arch {arch!r}: unknown architecture; available: {', '.join(ARCHS)}")
@@ -70,13 +76,16 @@ def pretrain_command(
                  warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip, grad_accum=grad_accum,
                  mixed_precision=mixed_precision, seed=seed, output_dir=out, checkpoint_every=checkpoint_every,
                  curriculum_steps=curriculum_steps, min_history=min_history, unroll=unroll, noise=noise,
-                 patch_jitter=patch_jitter, cache_dir=cache,
+                 patch_jitter=patch_jitter, loss_balance=loss_balance, cache_dir=cache,
                  num_workers=num_workers, datasets=list(dataset) if dataset else None,
                  model={"preset": preset, **parse_options(model_option)})
     run_dir = out or TrainConfig.output_dir
     saved = TrainConfig.from_run(run_dir) if resume and config is None else None
-    if config is not None:
-        base = TrainConfig.from_file(config)
+    if exclude:  # into the corpus:DIR entries as given (--dataset, else the config file's), before they expand
+        given = flags["datasets"] or (read_config_file(config).get("datasets") if config is not None else None)
+        flags["datasets"] = exclude_from_corpus(given or [], exclude)
+    if config is not None:  # --dataset replaces the file's datasets unread (its corpus:DIR need not exist here)
+        base = TrainConfig.from_file(config, datasets=flags["datasets"])
     elif saved is not None:  # --resume alone continues the run as it was started; flags still override
         base = saved
         logger.info("--resume: the run's settings from %s", run_dir)

@@ -25,6 +25,9 @@ from morph.model.baselines import BASELINES, BaselineConfig
 __all__ = ["ARCHS", "DataSource", "TrainConfig", "ConfigError", "DEFAULT_MIX", "default_cache_dir"]
 
 MixedPrecision = Literal["no", "bf16", "fp16", "auto"]
+LossBalance = Literal["none", "ema"]
+#: The choices of `TrainConfig.loss_balance`.
+LOSS_BALANCES: tuple[str, ...] = ("none", "ema")
 
 #: The architectures a run can train: MORPH (the default) and the per-dataset baselines.
 ARCHS: tuple[str, ...] = ("morph", *BASELINES)
@@ -70,6 +73,8 @@ class DataSource:
     (e.g. `{"viscosity": 0.005}`, see `morph data list`); for paths `options` go to the reader.
     `max_train_traj` keeps only that many trajectories of the training split
     (the first ones of its sorted indices; validation and test are unchanged).
+    A `corpus:DIR` source (`morph data corpus`) trains on every store of that corpus, less the
+    simulators named in `exclude` (e.g. the held-out families of a leave-family-out pretraining).
     """
 
     source: str
@@ -82,6 +87,7 @@ class DataSource:
     seed: int = 0
     batch_size: Optional[int] = None
     max_train_traj: Optional[int] = None
+    exclude: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.max_train_traj is not None and (isinstance(self.max_train_traj, bool)
@@ -93,6 +99,13 @@ class DataSource:
             raise ConfigError(f"dataset source must be a simulator name or a path, got {self.source!r}")
         if not (isinstance(self.weight, (int, float)) and self.weight > 0):
             raise ConfigError(f"dataset {self.source!r}: weight must be > 0, got {self.weight!r}")
+        if not isinstance(self.exclude, (list, tuple)) or not all(isinstance(n, str) for n in self.exclude):
+            raise ConfigError(f"dataset {self.source!r}: exclude must be a list of simulator names, "
+                              f"got {self.exclude!r}")
+        self.exclude = list(self.exclude)
+        if self.exclude and not self.source.startswith(CORPUS_PREFIX):
+            raise ConfigError(f"dataset {self.source!r}: exclude ({', '.join(self.exclude)}) leaves simulators out "
+                              f"of a {CORPUS_PREFIX}DIR source only; drop it, or name the corpus as {CORPUS_PREFIX}DIR")
 
     @classmethod
     def parse(cls, item: Union[str, dict[str, Any], "DataSource"]) -> "DataSource":
@@ -117,8 +130,9 @@ CORPUS_PREFIX = "corpus:"
 
 
 def _expand_corpus(source: "DataSource") -> list["DataSource"]:
-    """A `corpus:DIR` source as one source per store of the corpus in DIR (its `corpus.json`):
-    each simulator gets an equal share of the source's weight, split evenly among its stores."""
+    """A `corpus:DIR` source as one source per store of the corpus in DIR (its `corpus.json`), less
+    the simulators in `source.exclude`: each simulator gets an equal share of the source's weight,
+    split evenly among its stores."""
     if not source.source.startswith(CORPUS_PREFIX):
         return [source]
     directory = Path(source.source[len(CORPUS_PREFIX):])
@@ -138,9 +152,30 @@ def _expand_corpus(source: "DataSource") -> list["DataSource"]:
     per_simulator: dict[str, list[str]] = {}
     for path, entry in sorted(stores.items()):
         per_simulator.setdefault(entry["simulator"], []).append(path)
-    share = source.weight / len(per_simulator)
-    return [dataclasses.replace(source, source=str((directory / path).resolve()), weight=share / len(paths))
-            for paths in per_simulator.values() for path in paths]
+    unknown = sorted(set(source.exclude) - set(per_simulator))
+    if unknown:
+        raise ConfigError(f"dataset {source.source!r}: exclude names {', '.join(unknown)}, not in the corpus; "
+                          f"it holds {', '.join(per_simulator)}")
+    kept = {name: paths for name, paths in per_simulator.items() if name not in source.exclude}
+    if not kept:
+        raise ConfigError(f"dataset {source.source!r}: exclude leaves out every simulator of the corpus "
+                          f"({', '.join(per_simulator)}); keep at least one")
+    share = source.weight / len(kept)
+    return [dataclasses.replace(source, source=str((directory / path).resolve()), weight=share / len(paths),
+                                exclude=[])
+            for paths in kept.values() for path in paths]
+
+
+def exclude_from_corpus(datasets: list[Any], names: list[str]) -> list[DataSource]:
+    """`datasets` (entries as a config file has them) with the simulators `names` added to the
+    `exclude` of every `corpus:DIR` entry; a ConfigError when there is none (`--exclude`)."""
+    sources = [DataSource.parse(d) for d in datasets]
+    if not any(s.source.startswith(CORPUS_PREFIX) for s in sources):
+        raise ConfigError(f"--exclude {' '.join(names)}: leaves simulators out of a {CORPUS_PREFIX}DIR dataset, "
+                          f"and none is given (datasets: {', '.join(s.source for s in sources) or 'none'}); "
+                          f"add --dataset {CORPUS_PREFIX}DIR")
+    return [dataclasses.replace(s, exclude=[*s.exclude, *(n for n in names if n not in s.exclude)])
+            if s.source.startswith(CORPUS_PREFIX) else s for s in sources]
 
 
 @dataclass
@@ -168,6 +203,12 @@ class TrainConfig:
     history frames of every training batch (noise injection, 0 <= noise < 1); `patch_jitter`
     moves the patch grid by 0..patch_jitter cells per axis, drawn per batch (wrapping on periodic
     axes with boundary padding), and back on the output.
+    Loss balancing: with `loss_balance = "ema"` each batch's loss (a batch holds one dataset) is
+    divided by an exponential moving average of its own dataset's losses (decay `loss_balance_decay`
+    per batch of that dataset; `morph.train.balance`), so easy datasets (near persistence) and hard
+    ones pull on the model alike; "none" (default) trains on the raw losses. The logged loss is the
+    raw one either way. A step whose gradient `grad_clip` clips has the clipped norm whatever its
+    loss's scale, so balancing acts on the steps below the clip.
     """
 
     datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n, resolution=DEFAULT_RESOLUTIONS.get(n))
@@ -195,6 +236,8 @@ class TrainConfig:
     unroll: int = 1
     noise: float = 0.0
     patch_jitter: int = 0
+    loss_balance: LossBalance = "none"
+    loss_balance_decay: float = 0.9
     num_workers: int = 0
     in_memory: bool = True
     val_windows: int = 64
@@ -248,6 +291,14 @@ class TrainConfig:
         if isinstance(self.noise, bool) or not isinstance(self.noise, (int, float)) or not 0 <= self.noise < 1:
             raise ConfigError(f"noise must be a number in [0, 1) (the noise scale relative to each field's "
                               f"scale; 0 = off), got {self.noise!r}")
+        if self.loss_balance not in LOSS_BALANCES:
+            raise ConfigError(f"loss_balance must be one of {', '.join(map(repr, LOSS_BALANCES))} (\"ema\": divide "
+                              f"each dataset's loss by a running average of its own), got {self.loss_balance!r}")
+        if (isinstance(self.loss_balance_decay, bool) or not isinstance(self.loss_balance_decay, (int, float))
+                or not 0 <= self.loss_balance_decay < 1):
+            raise ConfigError(f"loss_balance_decay must be a number in [0, 1) (the weight the running average keeps "
+                              f"at each batch of its dataset; 0 = the last loss alone), "
+                              f"got {self.loss_balance_decay!r}")
         if self.arch == "morph":
             patch = self.morph_config().patch_size  # validates the model fields now, not at step 0
         else:

@@ -27,6 +27,7 @@ from pde_data.progress import progress_bar
 from morph.checkpoint import RunRecord, load_pretrained
 from morph.checkpoint.architectures import build_model
 from morph.growth import grow_to
+from morph.train.balance import LossBalance
 from morph.train.config import RUN_CONFIG_FILE, ConfigError, TrainConfig
 from morph.train.data import RunData, build_data, resolve_source
 from morph.train.objective import evaluate_batches, training_loss
@@ -132,6 +133,7 @@ class _Run:
     micro: int = 0
     loss: float = float("nan")
     val_sets: list = field(default_factory=list)
+    balance: Optional[LossBalance] = None  # with loss_balance "ema"
 
     @property
     def main(self) -> bool:
@@ -203,6 +205,8 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
     run = _Run(config=config, task=task, out=out, accelerator=accelerator, data=data, model=model,
                optimizer=optimizer, scheduler=scheduler, loader=loader, total_steps=total_steps,
                micro_per_epoch=micro_per_epoch)
+    if config.loss_balance == "ema":
+        run.balance = LossBalance(len(data.datasets), config.loss_balance_decay)
     if resume:
         _check_same_data(out, data)
         latest = latest_training_state(out / STATE_DIR)
@@ -211,6 +215,8 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
         else:
             state = load_training_state(accelerator, latest)
             run.step, run.micro = state["step"], state["micro_step"]
+            if run.balance is not None and state.get("loss_averages") is not None:
+                run.balance.load_state_dict(state["loss_averages"])
             logger.info("resumed from %s (step %d)", latest, run.step)
     if run.main:
         config.save(out / RUN_CONFIG_FILE)
@@ -301,7 +307,7 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
                 loss = training_loss(model, batch, history_length(config, run.step),
                                      unroll=unroll_steps(config, run.step), noise=config.noise,
                                      jitter=config.patch_jitter)
-                accelerator.backward(loss)
+                accelerator.backward(loss if run.balance is None else _balanced(run, loss, batch))
                 if accelerator.sync_gradients and config.grad_clip > 0:
                     accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
                 run.optimizer.step()
@@ -328,12 +334,24 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
                 bar.set_postfix(loss=f"{run.loss:.4g}", lr=f"{lr:.2e}", samples_s=f"{rate:.1f}")
                 bar.update(1)
             if run.step % config.checkpoint_every == 0 or run.step == run.total_steps:
-                save_training_state(accelerator, run.out / STATE_DIR, run.step,
-                                    {"step": run.step, "micro_step": run.micro, "total_steps": run.total_steps},
-                                    config.keep_checkpoints)
+                state = {"step": run.step, "micro_step": run.micro, "total_steps": run.total_steps}
+                if run.balance is not None:
+                    state["loss_averages"] = run.balance.state_dict()
+                save_training_state(accelerator, run.out / STATE_DIR, run.step, state, config.keep_checkpoints)
             if run.step >= run.total_steps:
                 break
     bar.close()
+
+
+def _balanced(run: _Run, loss: torch.Tensor, batch: Any) -> torch.Tensor:
+    """`loss` of `batch` over the running average of its dataset's loss (`morph.train.balance`).
+    The losses of this micro-step on every process are folded into the averages first, in process
+    order, so every process keeps the same averages."""
+    index = batch.extras["dataset_index"]
+    mine = torch.tensor([[float(index), float(loss.detach())]], device=loss.device)  # (1, 2)
+    for dataset, value in run.accelerator.gather(mine).tolist():  # (processes, 2)
+        run.balance.update(int(dataset), value)
+    return run.balance.balanced(loss, index)
 
 
 def _finish(run: _Run, logs: _Logs) -> TrainResult:

@@ -1,20 +1,15 @@
 """`morph data corpus` builds the corpus; `--dataset corpus:DIR` trains on all of it."""
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from morph.cli import main
 from morph.train import ConfigError, TrainConfig, train
 from tests.conftest import TINY_MODEL
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    out = tmp_path_factory.mktemp("corpus") / "c"
-    main(["data", "corpus", "--out", str(out), "--scale", "tiny", "--only", "burgers_1d", "--only", "heat_1d",
-          "--quiet"])
-    return out
 
 
 def test_morph_data_corpus_writes_stores_and_a_manifest(corpus, capsys):
@@ -54,3 +49,62 @@ def test_an_interrupted_corpus_is_refused_until_it_is_finished(corpus, tmp_path)
     (tmp_path / "c" / "corpus.json").write_text(json.dumps({**manifest, "complete": False}))
     with pytest.raises(ConfigError, match="is not complete .*finish it with the same morph data corpus command"):
         TrainConfig(datasets=[f"corpus:{tmp_path / 'c'}"])
+
+
+def test_exclude_leaves_simulators_out_of_a_corpus_source(corpus, tmp_path):
+    stores = json.loads((corpus / "corpus.json").read_text())["stores"]
+    burgers = sorted(str((corpus / p).resolve()) for p, e in stores.items() if e["simulator"] == "burgers_1d")
+    config = TrainConfig(datasets=[{"source": f"corpus:{corpus}", "weight": 2.0, "exclude": ["heat_1d"]}],
+                         model={"preset": "Ti", **TINY_MODEL, "max_ar": 2}, history=2)
+    assert sorted(d.source for d in config.datasets) == burgers
+    assert sum(d.weight for d in config.datasets) == pytest.approx(2.0)  # the kept simulators share it all
+    assert all(d.exclude == [] for d in config.datasets)
+    # the same from a YAML file, the way a leave-family-out config names it
+    path = tmp_path / "held_out.yaml"
+    path.write_text(f'datasets:\n  - {{source: "corpus:{corpus}", exclude: [heat_1d]}}\nhistory: 2\n'
+                    f'model: {{preset: Ti, max_ar: 2}}\n')
+    assert sorted(d.source for d in TrainConfig.from_file(path).datasets) == burgers
+
+
+@pytest.mark.parametrize("exclude, message", [
+    (["kdv_1d"], "exclude names kdv_1d, not in the corpus; it holds burgers_1d, heat_1d"),
+    (["heat_1d", "no_such_pde"], "exclude names no_such_pde, not in the corpus; it holds burgers_1d, heat_1d"),
+    (["burgers_1d", "heat_1d"], r"exclude leaves out every simulator of the corpus \(burgers_1d, heat_1d\)"),
+    ("heat_1d", "exclude must be a list of simulator names, got 'heat_1d'"),
+])
+def test_a_bad_exclude_names_what_the_corpus_holds(corpus, exclude, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(datasets=[{"source": f"corpus:{corpus}", "exclude": exclude}])
+
+
+def test_exclude_on_a_source_that_is_not_a_corpus_is_refused():
+    with pytest.raises(ConfigError, match=r"exclude \(heat_1d\) leaves simulators out of a corpus:DIR source only"):
+        TrainConfig(datasets=[{"source": "burgers_1d", "exclude": ["heat_1d"]}])
+
+
+def test_pretrain_exclude_flag_and_a_dataset_that_replaces_the_config_files_corpus(corpus, tmp_path, capsys):
+    config = tmp_path / "c.yaml"  # its corpus does not exist: --dataset replaces it before it is read
+    config.write_text(yaml.safe_dump(dict(
+        datasets=[{"source": f"corpus:{tmp_path / 'elsewhere'}", "exclude": ["kdv_1d"]}],
+        model={"preset": "Ti", **TINY_MODEL, "max_ar": 2}, history=2, batch_size=2, val_windows=2,
+        cache_dir=str(tmp_path / "cache"))))
+    out = tmp_path / "run"
+    main(["pretrain", "--config", str(config), "--dataset", f"corpus:{corpus}", "--exclude", "heat_1d",
+          "--steps", "2", "--out", str(out), "--quiet"])
+    saved = TrainConfig.from_run(out)
+    assert saved.datasets and all("burgers_1d" in Path(d.source).name for d in saved.datasets) and saved.steps == 2
+    # --exclude alone reaches the corpus of the config file
+    settings = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**settings, "datasets": [f"corpus:{corpus}"]}))
+    main(["pretrain", "--config", str(config), "--exclude", "heat_1d", "--steps", "1", "--out", str(tmp_path / "x"),
+          "--quiet"])
+    assert [Path(d.source).name.split("-")[0] for d in TrainConfig.from_run(tmp_path / "x").datasets] == ["burgers_1d"]
+    capsys.readouterr()
+    for args, message in [(["--config", str(config), "--exclude", "burgers_1d", "--exclude", "heat_1d"],
+                           r"exclude leaves out every simulator of the corpus \(burgers_1d, heat_1d\)"),
+                          (["--dataset", "burgers_1d", "--exclude", "heat_1d"],
+                           "--exclude heat_1d: leaves simulators out of a corpus:DIR dataset, and none is given")]:
+        with pytest.raises(SystemExit) as exit_info:
+            main(["pretrain", *args, "--steps", "1", "--out", str(tmp_path / "y"), "--quiet"])
+        assert exit_info.value.code == 2
+        assert re.search(message, capsys.readouterr().err)

@@ -133,8 +133,8 @@ def test_a_half_written_checkpoint_is_never_the_latest(tmp_path):
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPU cores")
 def test_two_process_accelerate_launch_trains_on_separate_shards(tmp_path):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump(tiny_config(tmp_path, steps=6, checkpoint_every=3)))
+    config = tmp_path / "tiny.yaml"  # with loss balancing: its averages gather the losses of both processes
+    config.write_text(yaml.safe_dump(tiny_config(tmp_path, steps=6, checkpoint_every=3, loss_balance="ema")))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
@@ -147,6 +147,8 @@ def test_two_process_accelerate_launch_trains_on_separate_shards(tmp_path):
     assert sorted(read_losses(run)) == list(range(1, 7))
     ckpt = latest_training_state(run / "checkpoints")
     assert {p.name for p in ckpt.glob("rng_state_*.pt")} == {"rng_state_0.pt", "rng_state_1.pt"}
+    averages = json.loads((ckpt / "trainer_state.json").read_text())["loss_averages"]
+    assert len(averages) == 2 and all(a is not None and 0 < a < 10 for a in averages)
 
 
 @pytest.mark.parametrize("change, message", [
