@@ -53,10 +53,9 @@ import argparse
 import json
 import logging
 import math
-import platform
 import shutil
 import statistics
-import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -69,6 +68,9 @@ import pde_data
 from pde_data.files import write_text_atomic
 from pde_data.simulators import SIMULATORS
 from pde_data.simulators.corpus import MANIFEST, SCALES, build_corpus
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import cpu_model  # noqa: E402
 
 logger = logging.getLogger("transfer")
 
@@ -382,15 +384,6 @@ def targets_text(checks: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")),
-                "unknown")
-
-
 # --- the command -----------------------------------------------------------------------------
 
 
@@ -485,7 +478,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     print(f"\n{text}\n\nData efficiency (trajectories from scratch to match fine-tuning):\n"
           f"{efficiency_text(efficiency)}\n\nTargets (issue 17, {args.horizon}-step mean nRMSE):\n"
           f"{targets_text(checks)}\n\n{minutes:.1f} min (this invocation)")
-    record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": _cpu_model(),
+    record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
               "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
               "pretrained": str(pretrained), "horizon": args.horizon,
               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
