@@ -158,7 +158,7 @@ def pretrain(args: argparse.Namespace, corpus_dir: Path) -> Path:
     in_corpus = {store["simulator"] for store in json.loads((corpus_dir / MANIFEST).read_text())["stores"].values()}
     values = yaml.safe_load(args.recipe.read_text()) or {}
     values.update(datasets=[{"source": f"corpus:{corpus_dir}", "exclude": sorted(held & set(in_corpus))}],
-                  output_dir=str(out), cache_dir=str(args.work_dir / "cache"), num_workers=0)
+                  output_dir=str(out), cache_dir=str(args.work_dir / "cache"))
     values["model"] = {**values.get("model", {}), **args.model}
     if args.pretrain_steps is not None:
         steps = args.pretrain_steps
@@ -168,7 +168,7 @@ def pretrain(args: argparse.Namespace, corpus_dir: Path) -> Path:
     if args.pretrain_batch is not None:
         values["batch_size"] = args.pretrain_batch
     if args.quick:
-        values.update(val_windows=4, unroll=2, history=args.history, min_history=1)
+        values.update(val_windows=4, unroll=2, history=args.history, min_history=1, num_workers=0)
     config = TrainConfig.from_dict(values)
     settings = {"config": config.to_dict()}
     saved = _done(out, settings)
@@ -215,25 +215,34 @@ def _scores(model: Any, dataset: pde_data.PDEDataset, args: argparse.Namespace) 
                    split_seed=0).rows
 
 
-def zero_shot(args: argparse.Namespace, pretrained: Path, store: Path) -> dict[str, Any]:
+def base(pretrained: Path) -> dict[str, str]:
+    """The pretrained checkpoint and a fingerprint of its weights: the results of a base since
+    changed (a longer pretraining, another checkpoint at the path) are not reused."""
+    from morph.checkpoint import load_pretrained
+    from morph.checkpoint.adapter import base_fingerprint
+
+    return {"path": str(Path(pretrained).resolve()), "weights": base_fingerprint(load_pretrained(pretrained))}
+
+
+def zero_shot(args: argparse.Namespace, pretrained: dict[str, str], store: Path) -> dict[str, Any]:
     """The pretrained model (grown to the data's fields when needed) and persistence on the test split."""
     from morph.checkpoint import load_pretrained
     from morph.growth import grow_to
 
     out = args.work_dir / "runs" / store.stem / "zero-shot"
-    settings = {"pretrained": str(pretrained), "data": str(store), "history": args.history, "horizon": args.horizon}
+    settings = {"pretrained": pretrained, "data": str(store), "history": args.history, "horizon": args.horizon}
     saved = _done(out, settings)
     if saved is not None:
         return saved
     dataset = pde_data.open(store)
-    model = grow_to(load_pretrained(pretrained), [dataset.spec])
+    model = grow_to(load_pretrained(pretrained["path"]), [dataset.spec])
     rows = _scores(model, dataset, args)
     out.mkdir(parents=True, exist_ok=True)
     return _save(out, settings, {"zero-shot": rows["model"], "persistence": rows["persistence"],
                                  "grown": str(getattr(model, "growth", None) or "")})
 
 
-def train_one(args: argparse.Namespace, pretrained: Path, store: Path, label: str, shots: int, seed: int
+def train_one(args: argparse.Namespace, pretrained: dict[str, str], store: Path, label: str, shots: int, seed: int
               ) -> dict[str, Any]:
     """One training of `label` on `shots` training trajectories of `store`, scored on its test split."""
     from morph.checkpoint import load_pretrained
@@ -244,7 +253,7 @@ def train_one(args: argparse.Namespace, pretrained: Path, store: Path, label: st
     out = args.work_dir / "runs" / store.stem / f"n{shots}" / label.split(" (")[0].replace(" ", "_") / f"s{seed}"
     common = dict(steps=args.steps, batch_size=args.batch_size, seed=seed, warmup_steps=min(50, args.steps // 10),
                   checkpoint_every=args.steps, keep_checkpoints=1, val_windows=8, cache_dir=str(args.work_dir / "cache"))
-    settings = {"pretrained": str(pretrained), "data": str(store), "how": how, "shots": shots, "train": common,
+    settings = {"pretrained": pretrained, "data": str(store), "how": how, "shots": shots, "train": common,
                 "history": args.history, "horizon": args.horizon}
     saved = _done(out, settings)
     if saved is not None:
@@ -261,7 +270,7 @@ def train_one(args: argparse.Namespace, pretrained: Path, store: Path, label: st
     else:
         from adapters import FinetuneConfig, finetune
 
-        config = FinetuneConfig(checkpoint=str(pretrained), data=str(store), output_dir=str(out), n_traj=shots,
+        config = FinetuneConfig(checkpoint=pretrained["path"], data=str(store), output_dir=str(out), n_traj=shots,
                                 history=args.history, horizon=args.horizon, train=common, **how)
         tuned = finetune(config, progress=args.progress)
         trained, trainable = tuned.train, tuned.trainable_parameters
@@ -451,7 +460,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
 
     started = time.perf_counter()
     args.work_dir.mkdir(parents=True, exist_ok=True)
-    pretrained = args.pretrained or pretrain(args, corpus(args))
+    pretrained = base(args.pretrained or pretrain(args, corpus(args)))
     results: dict[str, Any] = {}
     total = len(args.families) * len(args.shots) * args.seeds * len(MODELS)
     done = 0
@@ -480,7 +489,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
           f"{targets_text(checks)}\n\n{minutes:.1f} min (this invocation)")
     record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
               "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
-              "pretrained": str(pretrained), "horizon": args.horizon,
+              "pretrained": pretrained, "horizon": args.horizon,
               "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
               "families": {n: {"why": f.why, "relatives": list(f.relatives)} for n, f in FAMILIES.items()
                            if n in args.families},

@@ -55,9 +55,9 @@ def test_quick_run_has_every_row_finite_and_resumes(tmp_path):
     assert all(Path(d["source"]).name.split("-")[0] in transfer.QUICK_CORPUS for d in pretrain["datasets"])
     corpus = json.loads((tmp_path / "work" / "corpus" / "corpus.json").read_text())
     assert max(s["seed"] for s in corpus["stores"].values()) < transfer.DATA_SEED
-    # a second run reads every result back instead of training again: the same figures
-    again = transfer.main(argv)
-    assert again["results"] == record["results"]
+    # a second run, given the pretraining as --pretrained, reads every result back: the same figures
+    again = transfer.main([*argv, "--pretrained", str(tmp_path / "work" / "pretrain")])
+    assert again["results"] == record["results"] and again["pretrained"] == record["pretrained"]
 
 
 def test_too_many_shots_names_the_argument(tmp_path, capsys):
