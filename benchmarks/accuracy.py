@@ -165,7 +165,7 @@ def table(rows: list[dict[str, Any]], horizon: int) -> str:
     return "\n".join(lines)
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
@@ -207,7 +207,7 @@ def main() -> None:
                         args.seconds)
             for seed in range(args.seeds):
                 rows.append({**run_one(dataset, arch, seed, steps, args), "best_step_seconds": per_step})
-    machine = {"cpu": _cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+    machine = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     markdown = table(rows, args.horizon)
     (out / "accuracy.md").write_text(markdown + "\n")

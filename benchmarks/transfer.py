@@ -1,34 +1,50 @@
-"""Does pretraining help? Few-shot transfer of the starter model to two PDEs it never saw.
+"""Leave-family-out transfer: does pretraining help on PDE families the model never saw?
 
-    OMP_NUM_THREADS=2 python benchmarks/transfer.py --json runs/transfer/transfer.json
-    python benchmarks/transfer.py --quick          # a smoke run: tiny data, a few steps
+    OMP_NUM_THREADS=2 python benchmarks/transfer.py --work-dir runs/transfer --json runs/transfer/transfer.json
+    python benchmarks/transfer.py --pretrained runs/transfer/pretrain ...   # reuse a pretraining
+    python benchmarks/transfer.py --quick --work-dir /tmp/transfer          # a smoke run, about a minute
 
-Two PDEs that are not among the built-in simulators (`pde_data.SIMULATORS`) are
-made here with small numpy solvers, vectorised over trajectories and seeded:
+Rerunning the same command continues where it stopped: the corpus build resumes, the
+pretraining resumes from its latest checkpoint (the trainer's --resume), and every
+finished training or evaluation is read back from its `result.json` in `--work-dir`
+(written atomically) instead of run again.
 
-- `allen_cahn_1d`: u_t = eps^2 u_xx + u - u^3 on [0, 1), periodic, 128 points,
-  eps = 0.015. Fourier pseudo-spectral in x, integrating-factor RK4 in time
-  (diffusion exact, reaction explicit, substeps of at most 0.01). From a small
-  random smooth field (RMS 0.1, Fourier modes 1..16) the phases u = -1 and
-  u = +1 separate, interfaces of width ~ sqrt(2) eps form, and close pairs
-  annihilate: about 12 sign changes at the start, 4-5 at the end (t = 3.45).
-- `wave_2d`: u_tt = c^2 lap u on [0, 1)^2, periodic, 64^2, c = 1, as two scalar
-  fields u and v = u_t. Fourier pseudo-spectral in space and the exact
-  propagator in time (each mode rotates: u_k(t) = u_k cos(c|k|t) + v_k sin(c|k|t) / (c|k|)),
-  so there is no time-step error and no CFL limit; the energy
-  int v^2 + c^2 |grad u|^2 dx is conserved to round-off. Initial u and v are
-  sums of 2-4 Gaussian bumps of random sign (v with zero mean, so u has no drift).
+Held-out families (`FAMILIES`; each left out of pretraining with its relatives, then tested
+on one simulator of it), chosen from docs/corpus.md:
 
-Both are written as canonical zarr stores (`pde_data.convert`) under
-`--work-dir`. For each PDE and each shot count n (`--shots`, default 8 and 32
-training trajectories; validation and test are disjoint trajectories, pde_data's
-0.8 / 0.1 / 0.1 split), three models train with the same steps, batch size and
-history through `adapters.finetune`: the starter fine-tuned at level 1 (LoRA),
-at level 4 (every parameter), and the same architecture from scratch. Each is
-scored on the test split (every window: history, then a 10-step rollout):
-nRMSE at one step, mean over the 10 steps and at step 10, beside the zero-shot
-starter and persistence. The table is printed (markdown) and, with `--json`,
-written with every per-step curve.
+- `kdv_1d` (1D, periodic, one field): dispersive solitons; nothing in the rest of the corpus
+  is dispersive-nonlinear (burgers_1d and advection_1d, its nearest kin, stay in).
+- `wave_3d` (3D, two fields u and u_t, Dirichlet walls, its default): a second-order
+  hyperbolic system; `wave_2d` is left out too, so the whole wave family is unseen.
+- `shallow_water_2d` run with reflective walls (the wall variant the corpus has; two fields,
+  height and a 2-vector velocity): a walled basin flow; euler_1d/2d (compressible flow)
+  stay in as the nearest relatives.
+- `fitzhugh_nagumo_2d` (two fields, activator and inhibitor, Neumann walls, its default): an
+  excitable reaction-diffusion system; gray_scott_2d (another two-field one) stays in.
+
+So among them a 1D one, a 3D one, three run with walls and three with two or more fields.
+
+Steps:
+1. Corpus: `build_corpus(--corpus, --scale)` (resumes; `--quick`: a tiny corpus of two simulators).
+2. Pretraining: the recipe (`--recipe`, examples/configs/recipe.yaml) on `corpus:DIR` with the
+   held-out families in `exclude`; `--pretrain-steps`, `--pretrain-batch` and `--model KEY=VALUE`
+   override its sizes. Or `--pretrained PATH` reuses a checkpoint made before.
+3. Held-out data: `pde_data.generate` per family, `--n-traj` trajectories of `--frames` frames
+   at the corpus scale's resolution, seeds from `DATA_SEED` on (the corpus's stores use seeds
+   below 100_003 * (seed + 1), so none is shared), split train/val/test by trajectory
+   (pde_data's 0.8 / 0.1 / 0.1, split seed 0; every model below sees the same split).
+4. Per family, on its test split (every window: `--history` frames, then a `--horizon`-step
+   rollout; nRMSE with the fields averaged, at 1 step and the mean over the rollout):
+   zero-shot (the pretrained model, grown to the family's fields when needed) and persistence;
+   then for each `--shots` (training trajectories) and each of `--seeds` training seeds, the
+   five models of `MODELS`, each trained with the same `--steps`, `--batch-size`, history and
+   trajectories: LoRA (level 1) and full fine-tuning (level 4) of the pretrained model
+   (`adapters.finetune`), the same MORPH architecture from scratch, and FNO and U-Net from
+   scratch (`morph.train.train` with `arch` fno / unet; needs morph-pde[baselines]).
+5. Report: a markdown table (mean +- std over seeds), data efficiency (the fewest trajectories
+   of those measured with which each from-scratch model matches the better fine-tuned model at
+   the smallest shot count, or "not reached"), and the targets of issue 17 as met / missed with
+   their figures. `--json` writes every figure (each seed, per-step curves, the min and max).
 """
 
 from __future__ import annotations
@@ -37,354 +53,452 @@ import argparse
 import json
 import logging
 import math
-import os
-import platform
 import shutil
+import statistics
+import sys
 import time
-from datetime import date
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
-import numpy as np
+import yaml
 
 import pde_data
-from pde_data import PDEDataset
-from pde_data.simulators._common import build_dataset
+from pde_data.files import write_text_atomic
+from pde_data.simulators import SIMULATORS
+from pde_data.simulators.corpus import MANIFEST, SCALES, build_corpus
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import cpu_model  # noqa: E402
 
 logger = logging.getLogger("transfer")
 
-# --- solvers -------------------------------------------------------------------------------
+RECIPE = Path(__file__).resolve().parent.parent / "examples" / "configs" / "recipe.yaml"
+RESULT = "result.json"
+#: First seed of the held-out data (family i uses DATA_SEED + i): far from the corpus's store seeds.
+DATA_SEED = 10_000_000
+#: The simulators of the `--quick` corpus (none of them held out).
+QUICK_CORPUS = ("burgers_1d", "heat_3d")
+#: The tiny MORPH of `--quick` (pretraining and every MORPH trained here).
+QUICK_MODEL = dict(dim=32, heads=2, depth=1, mlp_dim=64, heads_xa=2)
 
 
-def _smooth_field_1d(rng: np.random.Generator, n: int, resolution: int, max_mode: int,
-                     slope: float) -> np.ndarray:
-    """`(n, resolution)` random periodic fields on [0, 1): Fourier modes 1..max_mode with
-    amplitudes ~ k^-slope and random phases, scaled to unit RMS per field."""
-    k = np.arange(1, max_mode + 1)
-    coeff = (rng.standard_normal((n, max_mode)) + 1j * rng.standard_normal((n, max_mode))) * k**-slope
-    spectrum = np.zeros((n, resolution // 2 + 1), dtype=complex)
-    spectrum[:, 1:max_mode + 1] = coeff
-    field = np.fft.irfft(spectrum, n=resolution)
-    return field / np.sqrt((field**2).mean(axis=-1, keepdims=True))
+@dataclass(frozen=True)
+class Family:
+    """A held-out family: `simulator` is tested (run with `boundary`; None: its default), and
+    every simulator of `relatives` (itself included) is left out of pretraining."""
+
+    simulator: str
+    boundary: Optional[str]
+    relatives: tuple[str, ...]
+    why: str
 
 
-def allen_cahn_evolve(u0: np.ndarray, *, eps: float, frame_dt: float, steps: int,
-                      max_dt: float = 0.01) -> np.ndarray:
-    """Allen-Cahn u_t = eps^2 u_xx + u - u^3 on [0, 1), periodic: `u0 (N, X)` -> `(N, steps, X)`.
-
-    Integrating-factor RK4 in Fourier space: the diffusion is integrated exactly
-    (factor exp(-eps^2 k^2 dt)), the reaction u - u^3 explicitly; its stiffness
-    |d/du (u - u^3)| <= 2 for |u| <= 1, so substeps of 0.01 are far inside RK4's
-    stability region and accurate to ~1e-10.
-    """
-    resolution = u0.shape[-1]
-    k = 2 * np.pi * np.fft.rfftfreq(resolution, d=1.0 / resolution)
-    n_sub = max(1, math.ceil(frame_dt / max_dt - 1e-9))
-    dt = frame_dt / n_sub
-    e = np.exp(-eps**2 * k**2 * dt / 2)  # half-step integrating factor
-    e2 = e * e
-
-    def reaction(u_hat: np.ndarray) -> np.ndarray:
-        u = np.fft.irfft(u_hat, n=resolution)
-        return dt * np.fft.rfft(u - u**3)
-
-    u_hat = np.fft.rfft(np.asarray(u0, dtype=np.float64))
-    frames = [np.fft.irfft(u_hat, n=resolution)]
-    for _ in range(steps - 1):
-        for _ in range(n_sub):
-            a = reaction(u_hat)
-            b = reaction(e * (u_hat + a / 2))
-            c = reaction(e * u_hat + b / 2)
-            d = reaction(e2 * u_hat + e * c)
-            u_hat = e2 * u_hat + (e2 * a + 2 * e * (b + c) + d) / 6
-        frames.append(np.fft.irfft(u_hat, n=resolution))
-    return np.stack(frames, axis=1)
-
-
-def allen_cahn_1d(n_traj: int, steps: int = 24, resolution: int = 128, seed: int = 0, *,
-                  eps: float = 0.015, frame_dt: float = 0.15, amplitude: float = 0.1,
-                  max_mode: int = 16) -> PDEDataset:
-    """`n_traj` Allen-Cahn trajectories of `steps` frames; field `u (N, T, 1, X)` on x_j = j / X."""
-    rng = np.random.default_rng(seed)
-    bias = rng.uniform(-0.2, 0.2, size=(n_traj, 1))  # a slight preference for one phase
-    u0 = amplitude * (bias + _smooth_field_1d(rng, n_traj, resolution, max_mode, slope=0.5))
-    u = allen_cahn_evolve(u0, eps=eps, frame_dt=frame_dt, steps=steps)
-    if not np.isfinite(u).all() or np.abs(u).max() > 1.5:
-        raise RuntimeError("allen_cahn_1d: the solution left [-1.5, 1.5]; lower frame_dt or max_dt")
-    return _dataset("allen_cahn_1d", {"u": u[:, :, None]}, spacing=(1.0 / resolution,), dt=frame_dt,
-                    attrs={"equation": "u_t = eps^2 u_xx + u - u^3", "eps": eps, "domain": [0.0, 1.0],
-                           "scheme": "Fourier pseudo-spectral, integrating-factor RK4", "seed": seed})
-
-
-def _gaussian_bumps(rng: np.random.Generator, n: int, resolution: int, amplitude: tuple[float, float],
-                    width: tuple[float, float], max_bumps: int = 4) -> np.ndarray:
-    """`(n, X, X)`: 2..max_bumps periodic Gaussian bumps of random sign, centre and width on [0, 1)^2."""
-    count = rng.integers(2, max_bumps + 1, size=(n, 1))
-    amp = rng.uniform(*amplitude, size=(n, max_bumps)) * rng.choice([-1.0, 1.0], size=(n, max_bumps))
-    amp = amp * (np.arange(max_bumps) < count)
-    sigma = rng.uniform(*width, size=(n, max_bumps))
-    cx, cy = rng.uniform(0, 1, size=(2, n, max_bumps, 1))
-    x = np.arange(resolution) / resolution
-    dx2, dy2 = (((x - c + 0.5) % 1.0 - 0.5) ** 2 for c in (cx, cy))  # periodic distance, (n, B, X)
-    squared = dx2[..., :, None] + dy2[..., None, :]
-    return (amp[..., None, None] * np.exp(-squared / (2 * sigma[..., None, None] ** 2))).sum(axis=1)
-
-
-def wave_evolve(u0: np.ndarray, v0: np.ndarray, *, c: float, frame_dt: float, steps: int
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """u_tt = c^2 lap u on [0, 1)^2, periodic, from `u0`, `v0 = u_t (N, X, X)` -> u, v `(N, steps, X, X)`.
-
-    Exact in time for the Fourier-discretised equation: mode k with w = c |k| evolves as
-    u_k(t) = u_k(0) cos(w t) + v_k(0) sin(w t) / w,  v_k(t) = -u_k(0) w sin(w t) + v_k(0) cos(w t)
-    (w = 0: u_k(t) = u_k(0) + v_k(0) t).
-    """
-    resolution = u0.shape[-1]
-    kx = 2 * np.pi * np.fft.fftfreq(resolution, d=1.0 / resolution)[:, None]
-    ky = 2 * np.pi * np.fft.rfftfreq(resolution, d=1.0 / resolution)[None, :]
-    omega = c * np.sqrt(kx**2 + ky**2)
-    u_hat0, v_hat0 = np.fft.rfft2(u0), np.fft.rfft2(v0)
-    safe = np.where(omega > 0, omega, 1.0)
-    us, vs = [], []
-    for i in range(steps):
-        t = i * frame_dt
-        cos, sin = np.cos(omega * t), np.sin(omega * t)
-        sin_over_omega = np.where(omega > 0, sin / safe, t)
-        us.append(np.fft.irfft2(u_hat0 * cos + v_hat0 * sin_over_omega, s=u0.shape[-2:]))
-        vs.append(np.fft.irfft2(-u_hat0 * omega * sin + v_hat0 * cos, s=u0.shape[-2:]))
-    return np.stack(us, axis=1), np.stack(vs, axis=1)
-
-
-def wave_energy(u: np.ndarray, v: np.ndarray, c: float) -> np.ndarray:
-    """E = 1/2 int v^2 + c^2 |grad u|^2 dx per trajectory and frame (spectral gradient): `(N, T)`."""
-    resolution = u.shape[-1]
-    kx = 2 * np.pi * np.fft.fftfreq(resolution, d=1.0 / resolution)[:, None]
-    ky = 2 * np.pi * np.fft.fftfreq(resolution, d=1.0 / resolution)[None, :]
-    u_hat = np.fft.fft2(u)
-    grad_sq = sum(np.abs(np.fft.ifft2(1j * k * u_hat)) ** 2 for k in (kx, ky))
-    return 0.5 * (v**2 + c**2 * grad_sq).mean(axis=(-2, -1))
-
-
-def wave_2d(n_traj: int, steps: int = 24, resolution: int = 64, seed: int = 0, *,
-            c: float = 1.0, frame_dt: float = 0.01) -> PDEDataset:
-    """`n_traj` wave-equation trajectories; fields `u (N, T, 1, X, Y)` and `v = u_t (N, T, 1, X, Y)`."""
-    rng = np.random.default_rng(seed)
-    u0 = _gaussian_bumps(rng, n_traj, resolution, amplitude=(0.5, 1.0), width=(0.04, 0.08))
-    # v of the size c |grad u| (bump height / width): outgoing rings are then lopsided
-    v0 = _gaussian_bumps(rng, n_traj, resolution, amplitude=(5.0, 15.0), width=(0.04, 0.08))
-    v0 -= v0.mean(axis=(-2, -1), keepdims=True)  # no mean velocity: the mean of u stays put
-    u, v = wave_evolve(u0, v0, c=c, frame_dt=frame_dt, steps=steps)
-    energy = wave_energy(u, v, c)
-    drift = float(np.abs(energy / energy[:, :1] - 1).max())
-    if not drift < 1e-8:
-        raise RuntimeError(f"wave_2d: energy drifted by {drift:.2e}")
-    return _dataset("wave_2d", {"u": u[:, :, None], "v": v[:, :, None]}, spacing=(1.0 / resolution,) * 2,
-                    dt=frame_dt, attrs={"equation": "u_tt = c^2 lap u (fields u, v = u_t)", "c": c,
-                                        "domain": [[0.0, 1.0]] * 2, "energy_drift": drift,
-                                        "scheme": "Fourier pseudo-spectral, exact propagator", "seed": seed})
-
-
-def _dataset(name: str, fields: dict[str, np.ndarray], *, spacing: tuple[float, ...], dt: float,
-             attrs: dict[str, Any]) -> PDEDataset:
-    """Float32 `{field: (N, T, C, *space)}` -> a `PDEDataset` with a periodic spec and statistics."""
-    dataset = build_dataset(name, fields, spacing=spacing, dt=dt, boundary_conditions=("periodic",) * len(spacing),
-                            attrs=attrs)
-    dataset.spec.source, dataset.spec.format = f"benchmarks/transfer.py:{name}", "numpy"
-    return dataset
-
-
-PDES: dict[str, Callable[..., PDEDataset]] = {"allen_cahn_1d": allen_cahn_1d, "wave_2d": wave_2d}
-
-# --- benchmark -----------------------------------------------------------------------------
-
-#: The three trainings per (PDE, shot count): label -> FinetuneConfig keys.
-TRAININGS: dict[str, dict[str, Any]] = {
-    "fine-tuned L1 (LoRA)": {"level": 1},
-    "fine-tuned L4 (full)": {"level": 4},
-    "from scratch": {"level": 4, "from_scratch": True},
+FAMILIES: dict[str, Family] = {
+    "kdv_1d": Family("kdv_1d", None, ("kdv_1d",), "1D"),
+    "wave_3d": Family("wave_3d", None, ("wave_2d", "wave_3d"), "3D, 2 fields, walls"),
+    "shallow_water_2d": Family("shallow_water_2d", "reflective", ("shallow_water_2d",), "walls, 2 fields"),
+    "fitzhugh_nagumo_2d": Family("fitzhugh_nagumo_2d", None, ("fitzhugh_nagumo_2d",), "2 fields, walls"),
 }
 
+#: The trained models: label -> how (FinetuneConfig keys, or a baseline's model settings).
+MODELS: dict[str, dict[str, Any]] = {
+    "LoRA (L1)": {"level": 1},
+    "full (L4)": {"level": 4},
+    "MORPH scratch": {"level": 4, "from_scratch": True},
+    "FNO scratch": {"arch": "fno", "hidden_channels": 32, "n_modes": 12, "n_layers": 4},
+    "U-Net scratch": {"arch": "unet", "features": 16},
+}
+QUICK_BASELINES = {"fno": {"hidden_channels": 8, "n_modes": 4, "n_layers": 2}, "unet": {"features": 4}}
+#: The learning rate of the FNO and U-Net (benchmarks/accuracy.py's); MORPH's come from adapters.finetune.
+BASELINE_LR = 1e-3
 
-def make_store(name: str, work: Path, n_traj: int, frames: int, seed: int) -> Path:
-    """Simulate `name` and write it as a canonical zarr store (once per setting)."""
-    path = work / "data" / f"{name}-n{n_traj}-t{frames}-s{seed}.zarr"
-    if path.exists():
-        logger.info("%s: reusing %s", name, path)
+
+# --- the expensive, resumable parts ----------------------------------------------------------
+
+
+def _done(out: Path, settings: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The result saved in `out` by a finished run with the same settings, else None."""
+    path = out / RESULT
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("settings") == json.loads(json.dumps(settings, default=str)):
+            return saved
+    return None
+
+
+def _save(out: Path, settings: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    record = {**result, "settings": json.loads(json.dumps(settings, default=str))}
+    write_text_atomic(out / RESULT, json.dumps(record, indent=2, default=float) + "\n")
+    return record
+
+
+def corpus(args: argparse.Namespace) -> Path:
+    """The corpus to pretrain on, built (or its interrupted build finished) in `--corpus`."""
+    only = list(QUICK_CORPUS) if args.quick else None
+    manifest_path = args.corpus / MANIFEST
+    if manifest_path.is_file() and json.loads(manifest_path.read_text()).get("complete"):
+        logger.info("corpus: %s (complete)", args.corpus)
+        return args.corpus
+    start = time.perf_counter()
+    manifest = build_corpus(args.corpus, scale=args.scale, only=only, progress=args.progress)
+    logger.info("corpus %s: %d stores in %.0f s -> %s", args.scale, manifest["n_stores"],
+                time.perf_counter() - start, args.corpus)
+    return args.corpus
+
+
+def pretrain(args: argparse.Namespace, corpus_dir: Path) -> Path:
+    """The recipe on the corpus less the held-out families: the run directory (a checkpoint).
+    Resumes an interrupted pretraining in `--work-dir/pretrain`; a finished one is kept."""
+    from morph.train import TrainConfig, train
+
+    out = args.work_dir / "pretrain"
+    held = {name for family in args.families for name in FAMILIES[family].relatives}
+    in_corpus = {store["simulator"] for store in json.loads((corpus_dir / MANIFEST).read_text())["stores"].values()}
+    values = yaml.safe_load(args.recipe.read_text()) or {}
+    values.update(datasets=[{"source": f"corpus:{corpus_dir}", "exclude": sorted(held & set(in_corpus))}],
+                  output_dir=str(out), cache_dir=str(args.work_dir / "cache"))
+    values["model"] = {**values.get("model", {}), **args.model}
+    if args.pretrain_steps is not None:
+        steps = args.pretrain_steps
+        values.update(steps=steps, warmup_steps=max(1, steps // 20), curriculum_steps=steps // 20,
+                      checkpoint_every=max(1, min(values.get("checkpoint_every", steps), steps // 4)),
+                      batches_per_epoch=max(1, min(values.get("batches_per_epoch") or steps, steps // 4)))
+    if args.pretrain_batch is not None:
+        values["batch_size"] = args.pretrain_batch
+    if args.quick:
+        values.update(val_windows=4, unroll=2, history=args.history, min_history=1, num_workers=0)
+    config = TrainConfig.from_dict(values)
+    settings = {"config": config.to_dict()}
+    saved = _done(out, settings)
+    if saved is not None:
+        logger.info("pretraining: finished before in %s (%d steps)", out, saved["steps"])
+        return out
+    logger.info("pretraining: %s, %d steps x batch %d on %d stores (held out: %s) -> %s",
+                {k: v for k, v in config.model.items() if k in ("preset", "dim", "depth", "heads")},
+                config.steps, config.batch_size, len(config.datasets), ", ".join(sorted(held)), out)
+    result = train(config, resume=True, progress=args.progress)
+    _save(out, settings, {"steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds})
+    logger.info("pretraining: %d steps, final loss %.4g, %.1f min", result.steps, result.final_loss,
+                result.seconds / 60)
+    return out
+
+
+def held_out_data(args: argparse.Namespace, index: int, name: str) -> Path:
+    """The held-out family's trajectories as a canonical store (simulated once)."""
+    family = FAMILIES[name]
+    sim = SIMULATORS[family.simulator]
+    sizes = SCALES[args.scale]["resolution"]
+    resolution = sim.default_resolution if sizes is None else min(sim.default_resolution, sizes[sim.n_spatial_dims])
+    seed = DATA_SEED + index
+    boundary = family.boundary or sim.boundaries[0]
+    path = args.work_dir / "data" / f"{name}-{boundary}-r{resolution}-n{args.n_traj}-t{args.frames}-s{seed}.zarr"
+    if path.exists():  # convert writes atomically: a path there is a complete store
         return path
     start = time.perf_counter()
-    dataset = PDES[name](n_traj, steps=frames, seed=seed)
+    extra = {} if family.boundary is None else {"boundary": family.boundary}
+    dataset = pde_data.generate(family.simulator, n_traj=args.n_traj, steps=args.frames, resolution=resolution,
+                                seed=seed, **extra)
     path.parent.mkdir(parents=True, exist_ok=True)
-    pde_data.convert(dataset, path, overwrite=True, progress=False)
-    logger.info("%s: %d trajectories x %d frames, grid %s, fields %s, simulated and written in %.1f s -> %s",
-                name, n_traj, frames, dataset.spec.grid_shape, dataset.spec.field_names,
+    pde_data.convert(dataset, path, progress=False)
+    logger.info("%s: %d trajectories x %d frames at %s, %s walls, fields %s, seed %d, %.1f s -> %s", name,
+                args.n_traj, args.frames, dataset.spec.grid_shape, boundary, dataset.spec.field_names, seed,
                 time.perf_counter() - start, path)
     return path
 
 
-RUN_FILE = "transfer_run.json"
-
-
-def run_one(store: Path, out: Path, shots: int, training: dict[str, Any], args: argparse.Namespace
-            ) -> dict[str, Any]:
-    """One training through `adapters.finetune`, with its test figures (`rollouts.compare`); with
-    `--resume`, a training that already finished in `out` with the same settings is read back instead
-    of run again."""
-    from adapters import FinetuneConfig, finetune
-    from adapters.finetune import DEFAULT_LR, SCRATCH_LR
-    from morph.checkpoint import load_pretrained
+def _scores(model: Any, dataset: pde_data.PDEDataset, args: argparse.Namespace) -> dict[str, Any]:
     from rollouts import compare
 
-    config = FinetuneConfig(checkpoint="starter", data=str(store), output_dir=str(out), n_traj=shots,
-                            history=args.history, horizon=args.horizon,
-                            train=dict(steps=args.steps, batch_size=args.batch_size, seed=args.seed,
-                                       checkpoint_every=args.steps, keep_checkpoints=1),
-                            **training)
-    settings = {"config": config.to_dict(), "lr": SCRATCH_LR if config.from_scratch else DEFAULT_LR[config.level]}
-    saved = out / RUN_FILE
-    if args.resume and saved.is_file():
-        previous = json.loads(saved.read_text())
-        if previous.get("settings") == settings:
-            logger.info("reusing the finished training in %s", out)
-            return {**previous, "reused": True}
+    return compare({"model": model}, dataset, history=args.history, horizon=args.horizon, split="test",
+                   split_seed=0).rows
+
+
+def base(pretrained: Path) -> dict[str, str]:
+    """The pretrained checkpoint and a fingerprint of its weights: the results of a base since
+    changed (a longer pretraining, another checkpoint at the path) are not reused."""
+    from morph.checkpoint import load_pretrained
+    from morph.checkpoint.adapter import base_fingerprint
+
+    return {"path": str(Path(pretrained).resolve()), "weights": base_fingerprint(load_pretrained(pretrained))}
+
+
+def zero_shot(args: argparse.Namespace, pretrained: dict[str, str], store: Path) -> dict[str, Any]:
+    """The pretrained model (grown to the data's fields when needed) and persistence on the test split."""
+    from morph.checkpoint import load_pretrained
+    from morph.growth import grow_to
+
+    out = args.work_dir / "runs" / store.stem / "zero-shot"
+    settings = {"pretrained": pretrained, "data": str(store), "history": args.history, "horizon": args.horizon}
+    saved = _done(out, settings)
+    if saved is not None:
+        return saved
+    dataset = pde_data.open(store)
+    model = grow_to(load_pretrained(pretrained["path"]), [dataset.spec])
+    rows = _scores(model, dataset, args)
+    out.mkdir(parents=True, exist_ok=True)
+    return _save(out, settings, {"zero-shot": rows["model"], "persistence": rows["persistence"],
+                                 "grown": str(getattr(model, "growth", None) or "")})
+
+
+def train_one(args: argparse.Namespace, pretrained: dict[str, str], store: Path, label: str, shots: int, seed: int
+              ) -> dict[str, Any]:
+    """One training of `label` on `shots` training trajectories of `store`, scored on its test split."""
+    from morph.checkpoint import load_pretrained
+
+    how = dict(MODELS[label])
+    if args.quick and "arch" in how:
+        how.update(QUICK_BASELINES[how["arch"]])
+    out = args.work_dir / "runs" / store.stem / f"n{shots}" / label.split(" (")[0].replace(" ", "_") / f"s{seed}"
+    common = dict(steps=args.steps, batch_size=args.batch_size, seed=seed, warmup_steps=min(50, args.steps // 10),
+                  checkpoint_every=args.steps, keep_checkpoints=1, val_windows=8, cache_dir=str(args.work_dir / "cache"))
+    settings = {"pretrained": pretrained, "data": str(store), "how": how, "shots": shots, "train": common,
+                "history": args.history, "horizon": args.horizon}
+    saved = _done(out, settings)
+    if saved is not None:
+        return saved
     if out.exists():
-        shutil.rmtree(out)  # an interrupted or different earlier training
+        shutil.rmtree(out)  # an interrupted training, or one with other settings
     start = time.perf_counter()
-    result = finetune(config, progress=args.progress)
-    scores = compare({result.label: load_pretrained(result.output_dir),
-                      f"zero-shot ({config.checkpoint})": load_pretrained(result.base)},
-                     result.dataset, history=result.history, horizon=result.horizon, split="test")
-    run = {"test": scores.rows, "trainable_parameters": result.trainable_parameters,
-           "steps": result.train.steps, "final_loss": result.train.final_loss,
-           "history": json.loads((out / "finetune.json").read_text())["history"],
-           "lr": json.loads((out / "train_config.json").read_text())["lr"],
-           "seconds": time.perf_counter() - start, "output_dir": str(out), "settings": settings}
-    saved.write_text(json.dumps(run, indent=2, default=float) + "\n")
-    return run
+    if "arch" in how:
+        from morph.train import TrainConfig, train
+
+        config = TrainConfig(datasets=[dict(source=str(store), max_train_traj=shots)], model=how,
+                             history=args.history, lr=BASELINE_LR, output_dir=str(out), **common)
+        trained, trainable = train(config, progress=args.progress), None
+    else:
+        from adapters import FinetuneConfig, finetune
+
+        config = FinetuneConfig(checkpoint=pretrained["path"], data=str(store), output_dir=str(out), n_traj=shots,
+                                history=args.history, horizon=args.horizon, train=common, **how)
+        tuned = finetune(config, progress=args.progress)
+        trained, trainable = tuned.train, tuned.trainable_parameters
+    model = load_pretrained(out)
+    if trainable is None:  # a baseline trains every parameter
+        trainable = sum(p.numel() for p in model.parameters())
+    rows = _scores(model, pde_data.open(store), args)
+    lr = json.loads((out / "train_config.json").read_text())["lr"]
+    return _save(out, settings, {"test": rows["model"], "trainable_parameters": trainable, "lr": lr,
+                                 "steps": trained.steps, "final_loss": trained.final_loss,
+                                 "seconds": time.perf_counter() - start})
 
 
-def _split_sizes(n_traj: int) -> dict[str, int]:
-    return {k: len(v) for k, v in pde_data.split_trajectories(n_traj).items()}
+# --- the report ------------------------------------------------------------------------------
+
+
+def _stats(values: list[float]) -> dict[str, Any]:
+    finite = all(math.isfinite(v) for v in values)
+    mean = statistics.fmean(values) if finite else math.inf
+    std = statistics.stdev(values) if finite and len(values) > 1 else 0.0
+    return {"mean": mean, "std": std, "min": min(values), "max": max(values), "values": values}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, std, min and max over seeds of the 1-step and rollout-mean nRMSE."""
+    return {"step_1": _stats([r["test"]["step_1"] for r in runs]),
+            "horizon": _stats([r["test"]["horizon"] for r in runs]),
+            "diverged": sum(r["test"]["diverged"] for r in runs), "windows": sum(r["test"]["windows"] for r in runs),
+            "seeds": len(runs)}
+
+
+def _cell(stat: dict[str, Any]) -> str:
+    if not math.isfinite(stat["mean"]):
+        return "inf"
+    return f"{stat['mean']:.4f}" + (f" ± {stat['std']:.4f}" if stat["std"] else "")
 
 
 def table(results: dict[str, Any], horizon: int) -> str:
-    """Markdown: one row per (PDE, shots, model), test nRMSE (fields averaged)."""
-    lines = [f"| PDE | n train traj | model | nRMSE 1 step | mean over {horizon} steps | at step {horizon} "
-             f"| diverged |", "|---|---|---|---|---|---|---|"]
-    for pde, per_pde in results.items():
-        baselines = per_pde.get("baselines", {})
-        for label, row in baselines.items():
-            lines.append(f"| {pde} | - | {label} | {row['step_1']:.4f} | {row['horizon']:.4f} "
-                         f"| {row['last']:.4f} | {row['diverged']}/{row['windows']} |")
-        for shots, runs in per_pde["shots"].items():
-            for label, run in runs.items():
-                row = run["model"]
-                lines.append(f"| {pde} | {shots} | {label} | {row['step_1']:.4f} | {row['horizon']:.4f} "
-                             f"| {row['last']:.4f} | {row['diverged']}/{row['windows']} |")
+    """Markdown: per family, zero-shot and persistence, then every (shots, model): nRMSE mean ± std."""
+    lines = [f"| family | n train traj | model | nRMSE 1 step | mean over {horizon} steps | diverged |",
+             "|---|---|---|---|---|---|"]
+    for name, family in results.items():
+        for label in ("zero-shot", "persistence"):
+            row = family["zero_shot"][label]
+            lines.append(f"| {name} | - | {label} | {row['step_1']:.4f} | {row['horizon']:.4f} "
+                         f"| {row.get('diverged', 0)}/{row['windows']} |")
+        for shots, models in family["shots"].items():
+            for label, summary in models.items():
+                lines.append(f"| {name} | {shots} | {label} | {_cell(summary['step_1'])} "
+                             f"| {_cell(summary['horizon'])} | {summary['diverged']}/{summary['windows']} |")
     return "\n".join(lines)
 
 
-def verdict(results: dict[str, Any]) -> str:
-    """One line per (PDE, shots): scratch / fine-tuned ratio of the rollout nRMSE (> 1: pretraining helps)."""
+def data_efficiency(results: dict[str, Any]) -> dict[str, Any]:
+    """Per family and from-scratch model: the fewest training trajectories (of those measured) with
+    which it matches the better fine-tuned model at the smallest shot count (rollout mean nRMSE)."""
+    out: dict[str, Any] = {}
+    for name, family in results.items():
+        shots = sorted(family["shots"], key=int)
+        few = family["shots"][shots[0]]
+        best_label = min(("LoRA (L1)", "full (L4)"), key=lambda k: few[k]["horizon"]["mean"])
+        target = few[best_label]["horizon"]["mean"]
+        per: dict[str, Any] = {"fine-tuned": best_label, "shots": int(shots[0]), "target": target}
+        for label in ("MORPH scratch", "FNO scratch", "U-Net scratch"):
+            reached = next((int(n) for n in shots if family["shots"][n][label]["horizon"]["mean"] <= target), None)
+            per[label] = {"reached_at": reached,
+                          "at_most_shots": family["shots"][shots[-1]][label]["horizon"]["mean"]}
+        out[name] = per
+    return out
+
+
+def efficiency_text(efficiency: dict[str, Any]) -> str:
     lines = []
-    for pde, per_pde in results.items():
-        for shots, runs in per_pde["shots"].items():
-            scratch = runs.get("from scratch", {}).get("model")
-            if scratch is None:
-                continue
-            parts = []
-            for label, run in runs.items():
-                if label == "from scratch":
-                    continue
-                m = run["model"]
-                parts.append(f"{label}: 1 step x{scratch['step_1'] / m['step_1']:.2f}, "
-                             f"rollout x{scratch['horizon'] / m['horizon']:.2f}")
-            lines.append(f"- {pde}, n={shots}: scratch error / fine-tuned error -- " + "; ".join(parts))
+    for name, per in efficiency.items():
+        parts = []
+        for label in ("MORPH scratch", "FNO scratch", "U-Net scratch"):
+            got = per[label]
+            parts.append(f"{label} {got['reached_at']} traj" if got["reached_at"] is not None
+                         else f"{label} not reached ({got['at_most_shots']:.4f} at the most measured)")
+        lines.append(f"- {name}: to match {per['fine-tuned']} on {per['shots']} traj ({per['target']:.4f}): "
+                     + "; ".join(parts))
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 17's targets on the rollout mean nRMSE, each with its figures and met / missed."""
+    names = list(results)
+    need = math.ceil(0.75 * len(names))
+    few = {name: results[name]["shots"][min(results[name]["shots"], key=int)] for name in names}
+    n_few = min(int(min(results[n]["shots"], key=int)) for n in names)
+    checks: list[tuple[str, Callable[[str], tuple[bool, str]]]] = [
+        ("zero-shot below persistence", lambda n: (
+            results[n]["zero_shot"]["zero-shot"]["horizon"] < results[n]["zero_shot"]["persistence"]["horizon"],
+            f"{results[n]['zero_shot']['zero-shot']['horizon']:.4f} vs "
+            f"{results[n]['zero_shot']['persistence']['horizon']:.4f}")),
+        (f"LoRA on {n_few} traj >= 1.25x lower than MORPH scratch", lambda n: (
+            few[n]["MORPH scratch"]["horizon"]["mean"] >= 1.25 * few[n]["LoRA (L1)"]["horizon"]["mean"],
+            f"{few[n]['MORPH scratch']['horizon']['mean'] / few[n]['LoRA (L1)']['horizon']['mean']:.2f}x")),
+        (f"full fine-tuning on {n_few} traj below FNO and U-Net scratch", lambda n: (
+            few[n]["full (L4)"]["horizon"]["mean"] < min(few[n]["FNO scratch"]["horizon"]["mean"],
+                                                         few[n]["U-Net scratch"]["horizon"]["mean"]),
+            f"{few[n]['full (L4)']['horizon']['mean']:.4f} vs FNO {few[n]['FNO scratch']['horizon']['mean']:.4f}, "
+            f"U-Net {few[n]['U-Net scratch']['horizon']['mean']:.4f}")),
+    ]
+    out = []
+    for text, check in checks:
+        per = {n: dict(zip(("pass", "figures"), check(n))) for n in names}
+        passed = sum(p["pass"] for p in per.values())
+        out.append({"target": text, "passed": passed, "of": len(names), "needed": need, "met": passed >= need,
+                    "families": per})
+    return out
+
+
+def targets_text(checks: list[dict[str, Any]]) -> str:
+    lines = []
+    for check in checks:
+        figures = "; ".join(f"{n} {'yes' if p['pass'] else 'no'} ({p['figures']})" for n, p in check["families"].items())
+        lines.append(f"- {check['target']}: {'MET' if check['met'] else 'MISSED'}, {check['passed']} of "
+                     f"{check['of']} (needs {check['needed']}): {figures}")
+    return "\n".join(lines)
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def _model_override(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--model {text!r}: give KEY=VALUE, e.g. --model dim=128")
+    return key, yaml.safe_load(value)
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work-dir", type=Path, default=Path("runs/transfer"), help="everything goes here")
+    parser.add_argument("--corpus", type=Path, default=None, help="corpus directory (default: WORK_DIR/corpus)")
+    parser.add_argument("--scale", default="small", choices=list(SCALES), help="corpus scale (and held-out grids)")
+    parser.add_argument("--recipe", type=Path, default=RECIPE, help="pretraining config (TrainConfig YAML)")
+    parser.add_argument("--pretrained", type=Path, default=None, help="a pretrained checkpoint: skip pretraining")
+    parser.add_argument("--pretrain-steps", type=int, default=None, help="override the recipe's steps")
+    parser.add_argument("--pretrain-batch", type=int, default=None, help="override the recipe's batch_size")
+    parser.add_argument("--model", type=_model_override, action="append", default=[], metavar="KEY=VALUE",
+                        help="override a model setting of the recipe (repeatable), e.g. --model dim=128")
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument("--n-traj", type=int, default=48, help="trajectories per held-out family (0.8/0.1/0.1)")
+    parser.add_argument("--frames", type=int, default=24, help="frames per held-out trajectory")
+    parser.add_argument("--shots", type=int, nargs="+", default=[8, 32], help="training trajectories")
+    parser.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 of every model")
     parser.add_argument("--steps", type=int, default=200, help="optimiser steps of every training (same for all)")
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--shots", type=int, nargs="+", default=[8, 32], help="training trajectories")
-    parser.add_argument("--pdes", nargs="+", default=list(PDES), choices=list(PDES))
-    parser.add_argument("--models", nargs="+", default=list(TRAININGS), choices=list(TRAININGS),
-                        metavar="MODEL", help=f"subset of {list(TRAININGS)}")
-    parser.add_argument("--n-traj", type=int, default=100, help="trajectories simulated per PDE "
-                                                                "(split 0.8 / 0.1 / 0.1)")
-    parser.add_argument("--frames", type=int, default=24, help="frames per trajectory")
-    parser.add_argument("--history", type=int, default=None, help="history frames (default: the starter's)")
+    parser.add_argument("--history", type=int, default=4, help="frames every model reads")
     parser.add_argument("--horizon", type=int, default=10, help="rollout steps of the test evaluation")
-    parser.add_argument("--seed", type=int, default=0, help="training seed (the data seed is fixed per PDE)")
-    parser.add_argument("--work-dir", type=Path, default=Path("runs/transfer"))
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
-    parser.add_argument("--progress", action="store_true", help="progress bars of the trainer")
-    parser.add_argument("--resume", action="store_true",
-                        help="reuse trainings that already finished in --work-dir with the same settings")
+    parser.add_argument("--progress", action="store_true", help="the trainer's progress bars")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 20 trajectories, shots 4, 10 steps, batch 4, horizon 4")
+                        help="smoke run: a 2-simulator tiny corpus, tiny models, a few steps, 1 seed, shots 4")
     args = parser.parse_args(argv)
+    args.model = dict(args.model)
     if args.quick:
-        args.n_traj, args.shots, args.steps, args.batch_size, args.horizon = 20, [4], 10, 4, 4
-        args.frames = min(args.frames, 12)
+        args.scale, args.seeds, args.shots, args.steps, args.batch_size = "tiny", 1, [4], 3, 4
+        args.n_traj, args.frames, args.history, args.horizon = 12, 8, 2, 3
+        args.pretrain_steps, args.pretrain_batch = args.pretrain_steps or 4, args.pretrain_batch or 4
+        args.model = {**QUICK_MODEL, "max_ar": 2, **args.model}
+    args.corpus = args.corpus or args.work_dir / "corpus"
+    for name in ("n_traj", "frames", "seeds", "steps", "batch_size", "history", "horizon"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    train_split = len(pde_data.split_trajectories(args.n_traj)["train"])
+    if min(args.shots) < 1 or max(args.shots) > train_split:
+        parser.error(f"--shots {args.shots}: each must be in 1..{train_split} (the training split of "
+                     f"--n-traj {args.n_traj}); raise --n-traj")
+    if args.frames < args.history + args.horizon:
+        parser.error(f"--frames {args.frames} leaves no {args.horizon}-step rollout after --history {args.history}")
+    if args.pretrained is not None and not args.pretrained.exists():
+        parser.error(f"--pretrained {args.pretrained} does not exist; give a checkpoint or run directory, "
+                     f"or leave it out to pretrain")
+    return args
+
+
+def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
-    for noisy in ("accelerate", "morph", "adapters", "rollouts", "peft"):
+    for noisy in ("accelerate", "morph", "adapters", "rollouts", "peft", "pde_data"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    sizes = _split_sizes(args.n_traj)
-    if max(args.shots) > sizes["train"]:
-        parser.error(f"--shots {max(args.shots)}: {args.n_traj} trajectories leave {sizes['train']} "
-                     f"for training; raise --n-traj")
-    windows_per_traj = max(0, (args.frames - (args.history or 4) - args.horizon) // args.horizon + 1)
-    logger.info("split of %d trajectories: %s; test windows (history %s, horizon %d, stride %d): %d",
-                args.n_traj, sizes, args.history or "4 (starter)", args.horizon, args.horizon,
-                sizes["test"] * windows_per_traj)
-
     import torch
-    logger.info("torch %s, %d threads; %d steps x batch %d per training; shots %s; PDEs %s",
-                torch.__version__, torch.get_num_threads(), args.steps, args.batch_size, args.shots, args.pdes)
+
     started = time.perf_counter()
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    pretrained = base(args.pretrained or pretrain(args, corpus(args)))
     results: dict[str, Any] = {}
-    total = len(args.pdes) * len(args.shots) * len(args.models)
+    total = len(args.families) * len(args.shots) * args.seeds * len(MODELS)
     done = 0
-    for pde_index, pde in enumerate(args.pdes):
-        store = make_store(pde, args.work_dir, args.n_traj, args.frames, seed=1000 + pde_index)
-        per_pde: dict[str, Any] = {"store": str(store), "shots": {}}
+    for name in args.families:
+        store = held_out_data(args, list(FAMILIES).index(name), name)
+        family: dict[str, Any] = {"simulator": FAMILIES[name].simulator, "why": FAMILIES[name].why,
+                                  "store": str(store), "zero_shot": zero_shot(args, pretrained, store),
+                                  "shots": {}, "runs": {}}
+        logger.info("%s: zero-shot %.4f, persistence %.4f (%d-step mean nRMSE)", name,
+                    family["zero_shot"]["zero-shot"]["horizon"], family["zero_shot"]["persistence"]["horizon"],
+                    args.horizon)
         for shots in args.shots:
-            runs: dict[str, Any] = {}
-            for label in args.models:
-                out = args.work_dir / pde / f"n{shots}" / label.split(" (")[0].replace(" ", "_")
-                logger.info("[%d/%d] %s n=%d %s: training %d steps -> %s", done + 1, total, pde, shots, label,
-                            args.steps, out)
-                run = run_one(store, out, shots, TRAININGS[label], args)
-                done += 1
-                model_row = next(v for k, v in run["test"].items()
-                                 if k.startswith(("fine-tuned", "from scratch")))
-                per_pde.setdefault("baselines", {
-                    k: v for k, v in run["test"].items() if k.startswith(("zero-shot", "persistence"))})
-                runs[label] = {**run, "model": model_row}
-                elapsed = time.perf_counter() - started
-                logger.info("[%d/%d] %s n=%d %s: %d trainable, lr %.0e, %.0f s; test nRMSE 1 step %.4f, "
-                            "%d-step mean %.4f (%.1f min elapsed)", done, total, pde, shots, label,
-                            run["trainable_parameters"], run["lr"], run["seconds"], model_row["step_1"],
-                            args.horizon, model_row["horizon"], elapsed / 60)
-            per_pde["shots"][shots] = runs
-        results[pde] = per_pde
+            for label in MODELS:
+                runs = [train_one(args, pretrained, store, label, shots, seed) for seed in range(args.seeds)]
+                done += args.seeds
+                family["runs"].setdefault(str(shots), {})[label] = runs
+                family["shots"].setdefault(str(shots), {})[label] = summary = summarise(runs)
+                logger.info("[%d/%d] %s n=%d %s: %d-step mean nRMSE %s (%.1f min elapsed)", done, total, name,
+                            shots, label, args.horizon, _cell(summary["horizon"]),
+                            (time.perf_counter() - started) / 60)
+        results[name] = family
     minutes = (time.perf_counter() - started) / 60
-    text = table(results, args.horizon)
-    training_minutes = sum(run["seconds"] for per_pde in results.values() for runs in per_pde["shots"].values()
-                           for run in runs.values()) / 60
-    print(f"\n{text}\n\n{verdict(results)}\n\n{total} trainings of {args.steps} steps x batch {args.batch_size}: "
-          f"{training_minutes:.1f} min of training and evaluation, this invocation {minutes:.1f} min")
+    text, efficiency, checks = table(results, args.horizon), data_efficiency(results), targets(results)
+    print(f"\n{text}\n\nData efficiency (trajectories from scratch to match fine-tuning):\n"
+          f"{efficiency_text(efficiency)}\n\nTargets (issue 17, {args.horizon}-step mean nRMSE):\n"
+          f"{targets_text(checks)}\n\n{minutes:.1f} min (this invocation)")
+    record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
+              "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
+              "pretrained": pretrained, "horizon": args.horizon,
+              "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "families": {n: {"why": f.why, "relatives": list(f.relatives)} for n, f in FAMILIES.items()
+                           if n in args.families},
+              "results": results, "data_efficiency": efficiency, "targets": checks, "table": text}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        record = {"date": date.today().isoformat(), "machine": f"{os.cpu_count()}-core {platform.machine()} CPU",
-                  "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
-                  "training_minutes": training_minutes,
-                  "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                  "splits": sizes, "results": results, "table": text}
-        args.json.write_text(json.dumps(record, indent=2, default=float) + "\n")
+        write_text_atomic(args.json, json.dumps(record, indent=2, default=float) + "\n")
         logger.info("wrote %s", args.json)
-    return results
+    return record
 
 
 if __name__ == "__main__":

@@ -1,0 +1,67 @@
+"""benchmarks/transfer.py --quick: the leave-family-out benchmark end to end at smoke size
+(a 2-simulator corpus, a few steps, tiny models; ~20 s on 2 CPU cores)."""
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("neuralop")  # the FNO baseline (morph-pde[baselines])
+pytest.importorskip("monai")  # the U-Net baseline
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "transfer.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("transfer_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _finite_row(row):
+    return all(math.isfinite(row[k]) for k in ("step_1", "horizon"))
+
+
+def test_quick_run_has_every_row_finite_and_resumes(tmp_path):
+    transfer = _load()
+    out = tmp_path / "transfer.json"
+    argv = ["--quick", "--work-dir", str(tmp_path / "work"), "--json", str(out)]
+    record = transfer.main(argv)
+    saved = json.loads(out.read_text())
+    assert saved["results"].keys() == transfer.FAMILIES.keys()
+    for name, family in saved["results"].items():
+        assert _finite_row(family["zero_shot"]["zero-shot"]) and _finite_row(family["zero_shot"]["persistence"])
+        assert list(family["shots"]) == ["4"]  # --quick: one shot count, one seed
+        for label in transfer.MODELS:
+            summary = family["shots"]["4"][label]
+            for key in ("step_1", "horizon"):
+                assert {"mean", "std", "min", "max", "values"} <= summary[key].keys()
+                assert math.isfinite(summary[key]["mean"]) and len(summary[key]["values"]) == 1
+            run = family["runs"]["4"][label][0]
+            assert run["steps"] == 3 and run["trainable_parameters"] > 0
+        # LoRA trains fewer parameters than full fine-tuning of the same model
+        runs = family["runs"]["4"]
+        assert runs["LoRA (L1)"][0]["trainable_parameters"] < runs["full (L4)"][0]["trainable_parameters"]
+        assert name in saved["data_efficiency"] and saved["table"].count(f"| {name} |") == 2 + len(transfer.MODELS)
+    assert [t["of"] for t in saved["targets"]] == [4, 4, 4]
+    assert all(isinstance(t["met"], bool) and t["needed"] == 3 for t in saved["targets"])
+    # held-out families are left out of the pretraining; their data seeds are not the corpus's
+    pretrain = json.loads((tmp_path / "work" / "pretrain" / "train_config.json").read_text())
+    assert all(Path(d["source"]).name.split("-")[0] in transfer.QUICK_CORPUS for d in pretrain["datasets"])
+    corpus = json.loads((tmp_path / "work" / "corpus" / "corpus.json").read_text())
+    assert max(s["seed"] for s in corpus["stores"].values()) < transfer.DATA_SEED
+    # a second run, given the pretraining as --pretrained, reads every result back: the same figures
+    again = transfer.main([*argv, "--pretrained", str(tmp_path / "work" / "pretrain")])
+    assert again["results"] == record["results"] and again["pretrained"] == record["pretrained"]
+
+
+def test_too_many_shots_names_the_argument(tmp_path, capsys):
+    transfer = _load()
+    with pytest.raises(SystemExit):
+        transfer.parse_args(["--work-dir", str(tmp_path), "--n-traj", "20", "--shots", "8", "32"])
+    assert "--shots [8, 32]: each must be in 1..16" in capsys.readouterr().err
