@@ -415,27 +415,34 @@ class RemoteFile(io.RawIOBase):
         end = min(self._pos + len(view), self.size)
         if end <= self._pos:
             return 0
-        data = self.read_range(self._pos, end)
-        view[: len(data)] = data
+        n = self._copy_range(self._pos, end, view)
         self._pos = end
-        return len(data)
+        return n
 
     def read_range(self, start: int, end: int) -> bytes:
         """Bytes `[start, end)` of the object (`end` clipped to its size)."""
-        b = self.config.block_bytes
         end = min(end, self.size)
+        out = bytearray(max(0, end - start))
+        self._copy_range(start, end, memoryview(out))
+        return bytes(out)
+
+    def _copy_range(self, start: int, end: int, out: memoryview) -> int:
+        """Copy bytes `[start, end)` into `out`, block by block (no joined copy: HDF5 libraries make
+        many small reads); the blocks missing from memory are fetched all at once."""
+        b = self.config.block_bytes
         wanted = range(start // b, (end - 1) // b + 1) if end > start else range(0)
         missing = [k for k in wanted if k not in self._blocks]
         if missing:
             ranges = [(k * b, min((k + 1) * b, self.size)) for k in missing]
             for k, data in zip(missing, fetch([self.url] * len(missing), self.config, ranges, tag=self._tag)):
                 self._blocks[k] = data
-        pieces = []
+        done = 0
         for k in wanted:
+            block = self._blocks[k]
             self._blocks.move_to_end(k)
-            pieces.append(self._blocks[k])
+            lo, hi = max(start, k * b) - k * b, min(end, (k + 1) * b) - k * b
+            out[done:done + hi - lo] = memoryview(block)[lo:hi]
+            done += hi - lo
         while len(self._blocks) > max(self.MEMORY_BLOCKS, len(wanted)):
             self._blocks.popitem(last=False)
-        joined = b"".join(pieces)
-        offset = wanted.start * b if len(wanted) else start
-        return joined[start - offset:end - offset]
+        return done

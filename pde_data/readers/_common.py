@@ -8,13 +8,14 @@ slices, so `LazyField` can use it as a source.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 
-from pde_data.dataset import PDEDataset
+from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
 from pde_data.remote import RemoteFile, fetch, is_url, redact, remote_config
 
@@ -231,3 +232,104 @@ class ConcatN:
         i, *rest = key
         k = int(np.searchsorted(self.offsets, int(i), side="right") - 1)
         return np.asarray(self.parts[k][(int(i) - int(self.offsets[k]), *rest)])
+
+
+class RemoteChunks:
+    """Reads of one chunked, unfiltered HDF5 dataset of a remote file, around h5py's data path.
+
+    h5py reads a selection chunk after chunk under its global lock, each chunk a request
+    of its own. For an HDF5 file behind a URL this reader asks h5py only where the chunks
+    of a selection lie (`get_chunk_info_by_coord`, from the chunk index: small metadata,
+    read once into memory), then gets all of them at once through `pde_data.remote.fetch`
+    (concurrent requests, the cache, the retries) and copies the selection out, so the
+    fields and windows of a batch stream side by side. Chunks that lie next to each other in
+    the file (the frames of a trajectory, as writers usually lay them out) are one range
+    request. Indexing with ints and unit-step slices (what `LazyField` does); anything else
+    goes to h5py.
+    """
+
+    #: Chunks at most this many bytes apart are fetched in one range request (the gap is read too).
+    MERGE_GAP = 4096
+
+    def __init__(self, dataset: Any, url: str, config: Any, tag: str) -> None:
+        self.dataset, self.url, self.config, self.tag = dataset, url, config, tag
+        self.shape, self.dtype, self.ndim = tuple(dataset.shape), dataset.dtype, dataset.ndim
+        self.chunks = tuple(dataset.chunks)
+        fill = dataset.fillvalue
+        self.fill = np.zeros((), dataset.dtype) if fill is None else np.asarray(fill, dataset.dtype)
+
+    @classmethod
+    def suitable(cls, dataset: Any) -> bool:
+        import h5py
+
+        return (isinstance(dataset, h5py.Dataset) and dataset.chunks is not None
+                and dataset.id.get_create_plist().get_nfilters() == 0
+                and dataset.dtype.kind in "fiu" and dataset.dtype.isnative)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        if len(key) != self.ndim or not all(isinstance(k, (int, np.integer)) or
+                                            (isinstance(k, slice) and k.step in (None, 1)) for k in key):
+            return np.asarray(self.dataset[key])
+        bounds = []
+        for k, n in zip(key, self.shape):
+            if isinstance(k, slice):
+                start, stop, _ = k.indices(n)
+                bounds.append((start, max(start, stop)))
+            else:
+                k = int(k) + (n if k < 0 else 0)
+                if not 0 <= k < n:
+                    raise IndexError(f"index {k} out of range for an axis of {n}")
+                bounds.append((k, k + 1))
+        out = np.empty(tuple(hi - lo for lo, hi in bounds), self.dtype)
+        if out.size == 0:
+            return out[tuple(0 if isinstance(k, (int, np.integer)) else slice(None) for k in key)]
+        grids = [range(lo // c, (hi - 1) // c + 1) for (lo, hi), c in zip(bounds, self.chunks)]
+        corners = [tuple(i * c for i, c in zip(index, self.chunks)) for index in itertools.product(*grids)]
+        places = [self.dataset.id.get_chunk_info_by_coord(corner) for corner in corners]
+        stored = sorted(((info.byte_offset, info.size, corner) for corner, info in zip(corners, places)
+                         if info.byte_offset is not None))
+        runs: list[list[int]] = []  # [start, end) byte ranges: chunks next to each other in the file, merged
+        for offset, size, _ in stored:
+            if runs and offset - runs[-1][1] <= self.MERGE_GAP:
+                runs[-1][1] = max(runs[-1][1], offset + size)
+            else:
+                runs.append([offset, offset + size])
+        data = fetch([self.url] * len(runs), self.config, [tuple(r) for r in runs], tag=self.tag)
+        chunk_bytes = int(np.prod(self.chunks)) * self.dtype.itemsize
+        blocks, k = {}, 0
+        for offset, size, corner in stored:
+            while offset >= runs[k][1]:
+                k += 1
+            blocks[corner] = data[k][offset - runs[k][0]:offset - runs[k][0] + size]
+        for corner in corners:
+            raw = blocks.get(corner)
+            if raw is not None and len(raw) != chunk_bytes:
+                raise DataError(f"{redact(self.url)}: chunk at {corner} of {self.dataset.name} has {len(raw)} bytes, "
+                                f"expected {chunk_bytes}; the file is damaged")
+            chunk = (np.frombuffer(raw, self.dtype).reshape(self.chunks) if raw is not None
+                     else np.broadcast_to(self.fill, self.chunks))
+            src, dst = [], []
+            for (lo, hi), c0, c in zip(bounds, corner, self.chunks):
+                a, b = max(lo, c0), min(hi, c0 + c)
+                src.append(slice(a - c0, b - c0))
+                dst.append(slice(a - lo, b - lo))
+            out[tuple(dst)] = chunk[tuple(src)]
+        return out[tuple(0 if isinstance(k, (int, np.integer)) else slice(None) for k in key)]
+
+
+def stream_chunks(arrays: Mapping[str, Any], url: str, remote: Any) -> None:
+    """Give the `LazyField`s of `arrays` (read from the HDF5 file at `url`) `RemoteChunks` readers
+    for their chunked, unfiltered sources; a local path changes nothing."""
+    if not is_url(url):
+        return
+    from pde_data.remote import object_info
+
+    config = remote_config(remote)
+    _, tag = object_info(url, config)
+    for field in arrays.values():
+        lazy = field if isinstance(field, LazyField) else getattr(field, "field", None)
+        if isinstance(lazy, LazyField):
+            lazy.sources = [RemoteChunks(s, url, config, tag) if RemoteChunks.suitable(s) else s
+                            for s in lazy.sources]

@@ -33,7 +33,7 @@ from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import (AxisView, Stack, check_first_frame, field_groups, is_hdf5, json_attrs,
-                                      open_h5, spacing_of, uniform_step)
+                                      open_h5, spacing_of, stream_chunks, uniform_step)
 from pde_data.remote import is_url, local_path, remote_config
 from pde_data.spec import DatasetSpec, FieldSpec
 
@@ -97,6 +97,7 @@ def open_pdebench(path: str, fields: Any = None, include_force: bool = True,
                         f"not to {kind} files whose fields are named in the file")
     try:
         arrays, spec_kw = _BUILDERS[kind](f, path, name, fields=fields, include_force=include_force)
+        stream_chunks(arrays, path, remote)  # over a URL: chunks fetched concurrently, around h5py
         n, t, _, *grid = next(iter(arrays.values())).shape
         spec = DatasetSpec(
             name=name, grid_shape=tuple(grid), n_trajectories=n, n_steps=t,

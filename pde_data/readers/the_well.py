@@ -32,7 +32,7 @@ from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import (HDF5_SUFFIXES, ConcatN, as_str, check_first_frame, is_hdf5, json_attrs,
-                                      open_h5, spacing_of, str_list, uniform_step)
+                                      open_h5, spacing_of, str_list, stream_chunks, uniform_step)
 from pde_data.remote import is_url, list_files, local_path, remote_config
 from pde_data.spec import BOUNDARY_CONDITIONS, DatasetSpec, FieldSpec
 
@@ -102,7 +102,9 @@ def open_well(path: str, check_finite: bool = True, remote: Any = None) -> PDEDa
 def _open_file(path: str, remote: Any = None) -> tuple[DatasetSpec, dict[str, Any]]:
     f = open_h5(path, remote)
     try:
-        return _read_file(f, path)
+        spec, arrays = _read_file(f, path)
+        stream_chunks(arrays, path, remote)  # over a URL: chunks fetched concurrently, around h5py
+        return spec, arrays
     except KeyError as err:
         f.close()
         raise DataError(f"{path}: missing key {err}; not a complete Well file "

@@ -263,3 +263,25 @@ def test_training_windows_from_a_url_match_local(served):
     batch = remote.__getitems__(list(range(0, len(remote), 3)))
     for item, index in zip(batch, range(0, len(remote), 3)):
         torch.testing.assert_close(item["x"], local[index]["x"])
+
+
+def test_chunked_hdf5_streams_its_chunks_around_h5py(tmp_path):
+    """A Well file written chunked (export_well: one chunk per frame) reads through RemoteChunks:
+    the chunks of a window come in one concurrent fetch, and equal the local read."""
+    from pde_data.readers._common import RemoteChunks
+
+    arrays = _store(tmp_path, n=3, t=10, grid=32)
+    pde_data.export_well(pde_data.open(tmp_path / "data.zarr"), tmp_path / "w.hdf5")
+    local = pde_data.open(tmp_path / "w.hdf5")
+    with serve_directory(tmp_path) as server:
+        ds = pde_data.open(server.url("w.hdf5"), remote={**FAST, "block_bytes": 4096})
+        assert all(isinstance(s, RemoteChunks) for f in ds.fields.values() for s in f.sources)
+        window = ds.read(2, slice(3, 8))
+        before = server.requests
+        again = ds.read(1, slice(0, 4))
+        for name in arrays:
+            np.testing.assert_array_equal(window[name], local.read(2, slice(3, 8))[name])
+            np.testing.assert_array_equal(again[name], arrays[name][1, :4])
+        # 2 fields x 4 frames = 8 chunks; a field's frames lie next to each other in the file, so one
+        # range request per field (the chunk index is in memory by now)
+        assert server.requests - before <= 2
