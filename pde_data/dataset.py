@@ -105,25 +105,21 @@ class LazyField:
 
 
 #: Reads in flight at once when a dataset is remote (`map_reads`).
-REMOTE_READ_THREADS = 32
-_POOLS: dict[tuple[int, str], ThreadPoolExecutor] = {}
+REMOTE_READ_THREADS = 16
+_POOLS: dict[int, ThreadPoolExecutor] = {}
 
 
-def map_reads(read: Callable[[Any], Any], items: Iterable[Any], concurrent: bool, pool: str = "windows") -> list[Any]:
+def map_reads(read: Callable[[Any], Any], items: Iterable[Any], concurrent: bool) -> list[Any]:
     """`[read(x) for x in items]`, from a thread pool when `concurrent` (remote data: the requests of
-    different reads then overlap instead of waiting for each other's round trips).
-
-    `pool` names the pool: reads that themselves map reads (the fields of a window) use another
-    pool than their callers (the windows of a batch), so that no pool waits on itself.
-    """
+    different reads then overlap instead of waiting for each other's round trips). Reads must not
+    themselves call `map_reads` (the pool would wait on itself)."""
     items = list(items)
     if not concurrent or len(items) < 2:
         return [read(x) for x in items]
-    key = (os.getpid(), pool)  # pools per process: a DataLoader worker makes its own
-    executor = _POOLS.get(key)
-    if executor is None:
-        executor = _POOLS[key] = ThreadPoolExecutor(REMOTE_READ_THREADS, thread_name_prefix=f"pde_data-{pool}")
-    return list(executor.map(read, items))
+    pool = _POOLS.get(os.getpid())  # one pool per process: a DataLoader worker makes its own
+    if pool is None:
+        pool = _POOLS[os.getpid()] = ThreadPoolExecutor(REMOTE_READ_THREADS, thread_name_prefix="pde_data-read")
+    return list(pool.map(read, items))
 
 
 class PDEDataset:
@@ -188,19 +184,17 @@ class PDEDataset:
         if not isinstance(time, slice):
             raise DataError(f"time must be a slice, got {type(time).__name__}")
         i = int(i) % n
-
-        def read_field(name: str) -> np.ndarray:
+        out = {}
+        for name, arr in self.fields.items():
             try:
-                return np.asarray(self.fields[name][i, time], dtype=np.float32)
+                out[name] = np.asarray(arr[i, time], dtype=np.float32)
             except (OSError, RuntimeError, ValueError) as err:
                 if isinstance(err, DataError):
                     raise
                 raise DataError(f"{self.spec.source or self.spec.name}: reading field {name!r} of trajectory "
                                 f"{i} failed ({type(err).__name__}: {err}); the file may be corrupt or "
                                 "truncated: convert or download it again") from err
-
-        names = list(self.fields)
-        return dict(zip(names, map_reads(read_field, names, concurrent=self.remote, pool="fields")))
+        return out
 
     def frames(self, i: int, time: slice = slice(None),
                n_components: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:

@@ -255,8 +255,17 @@ class RemoteChunks:
         self.dataset, self.url, self.config, self.tag = dataset, url, config, tag
         self.shape, self.dtype, self.ndim = tuple(dataset.shape), dataset.dtype, dataset.ndim
         self.chunks = tuple(dataset.chunks)
+        self._places: dict[tuple[int, ...], Optional[tuple[int, int]]] = {}
         fill = dataset.fillvalue
         self.fill = np.zeros((), dataset.dtype) if fill is None else np.asarray(fill, dataset.dtype)
+
+    def _place(self, corner: tuple[int, ...]) -> Optional[tuple[int, int]]:
+        """`(byte offset, size)` of the chunk at `corner` (None: never written), from the chunk index
+        once, then from memory (a chunk does not move in a file that is only read)."""
+        if corner not in self._places:
+            info = self.dataset.id.get_chunk_info_by_coord(corner)
+            self._places[corner] = None if info.byte_offset is None else (int(info.byte_offset), int(info.size))
+        return self._places[corner]
 
     @classmethod
     def suitable(cls, dataset: Any) -> bool:
@@ -287,9 +296,8 @@ class RemoteChunks:
             return out[tuple(0 if isinstance(k, (int, np.integer)) else slice(None) for k in key)]
         grids = [range(lo // c, (hi - 1) // c + 1) for (lo, hi), c in zip(bounds, self.chunks)]
         corners = [tuple(i * c for i, c in zip(index, self.chunks)) for index in itertools.product(*grids)]
-        places = [self.dataset.id.get_chunk_info_by_coord(corner) for corner in corners]
-        stored = sorted(((info.byte_offset, info.size, corner) for corner, info in zip(corners, places)
-                         if info.byte_offset is not None))
+        stored = sorted((place[0], place[1], corner) for corner in corners
+                        if (place := self._place(corner)) is not None)
         runs: list[list[int]] = []  # [start, end) byte ranges: chunks next to each other in the file, merged
         for offset, size, _ in stored:
             if runs and offset - runs[-1][1] <= self.MERGE_GAP:
