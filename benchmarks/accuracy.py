@@ -10,7 +10,8 @@ operations (the FNO here) slows down up to 100x (2.6 s against 0.02 s per step m
 For each built-in simulator (`--datasets`, default all five: the data of the default
 `morph pretrain` mix, 32 trajectories x 20 frames) and each architecture (`--archs`:
 MORPH trained from scratch on that dataset alone, with the small model of the default
-run; neuraloperator's FNO; MONAI's U-Net), one run per seed goes through the same trainer
+run; neuraloperator's FNO; MONAI's U-Net; MORPH pretrained on the mix, the `--pretrained`
+checkpoint, then fine-tuned on that dataset), one run per seed goes through the same trainer
 (`morph.train.train`, history 2, batch 8, AdamW, warmup + cosine) for about `--seconds`
 seconds of training steps on this machine: the best of a few timed training steps gives
 the seconds per step, and every seed's run is given as many steps as fit in the budget at
@@ -21,6 +22,21 @@ dataset's test split (`rollouts.evaluate`: every window, a history of 2 frames t
 persistence ("no change"); plus the parameter count, the seconds the training steps took
 and the training samples/s (of the fastest step: the machine is shared).
 
+The pretrained row: `--pretrained` (default "starter", the shipped model: pretrained on the
+default mix of five simulators, these datasets among them; other trajectories of the same
+simulators, no test trajectory seen) is fine-tuned in full, level 4 of `adapters.levels`
+(every parameter trains, from the checkpoint's weights: the trainer's `init_checkpoint`, what
+`morph finetune --level 4` runs), because from scratch every parameter trains too: only the
+starting weights differ, so the row measures what pretraining gives. Its learning rate is
+`--finetune-lr` (`adapters.finetune.DEFAULT_LR[4]`, 1e-3, the best of those measured for level 4
+in benchmarks/transfer.py); batch, warmup, seeds, budget and evaluation are the others'. Its
+step time is measured the same way, on the checkpoint's model, so it gets fewer steps than
+the smaller scratch MORPH, and its params column counts the checkpoint's model. History: the
+starter reads up to 4 frames (max_ar 4) and was trained on 2-4 (min_history 2), so the
+table's history 2 fits it, in training and in the evaluation; a checkpoint that cannot take
+`--history` frames is refused. Its zero-shot score (the checkpoint as it is, no training) is
+a row of its own, like persistence.
+
 Writes `accuracy.md` (mean +- std over seeds) and `accuracy.json` (every run) to `--out`.
 """
 
@@ -28,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import logging
 import math
@@ -43,6 +60,7 @@ from typing import Any
 import torch
 
 import rollouts
+from adapters.finetune import DEFAULT_LR
 from morph.checkpoint import load_pretrained
 from morph.checkpoint.architectures import build_model
 from morph.train import TrainConfig, train
@@ -58,7 +76,11 @@ MODELS: dict[str, dict[str, Any]] = {
     "fno": {"arch": "fno", "hidden_channels": 32, "n_modes": 16, "n_layers": 4},
     "unet": {"arch": "unet", "features": 16},
 }
-LABELS = {"morph": "MORPH (scratch)", "fno": "FNO", "unet": "U-Net"}
+#: The checkpoint fine-tuned in full (level 4); its model is the checkpoint's (`_checkpoint_model`).
+PRETRAINED = "pretrained"
+ZERO_SHOT = "zero_shot"
+LABELS = {"morph": "MORPH (scratch)", "fno": "FNO", "unet": "U-Net", PRETRAINED: "MORPH (pretrained + fine-tuned)",
+          ZERO_SHOT: "MORPH (pretrained, zero-shot)"}
 METRICS = ("nrmse", "vrmse")
 
 
@@ -69,10 +91,19 @@ def _step_seconds(run: Path, batch_size: int) -> list[float]:
     return [batch_size / r for r in rates if r > 0]
 
 
+@functools.lru_cache(maxsize=None)
+def _checkpoint_model(checkpoint: str) -> dict[str, Any]:
+    """The model keys of a checkpoint's architecture for a TrainConfig (as `morph finetune` gives them)."""
+    return {"preset": "Ti", **load_pretrained(checkpoint).config.to_dict()}
+
+
 def _config(dataset: str, arch: str, seed: int, steps: int, args: argparse.Namespace, out: Path) -> TrainConfig:
+    pretrained = arch == PRETRAINED
     return TrainConfig(datasets=[dict(source=dataset, n_traj=args.n_traj, steps=args.frames)],
-                       model=dict(MODELS[arch]), history=args.history, batch_size=args.batch_size, steps=steps,
-                       warmup_steps=min(50, max(1, steps // 10)), lr=args.lr, seed=seed, output_dir=str(out),
+                       model=_checkpoint_model(args.pretrained) if pretrained else dict(MODELS[arch]),
+                       init_checkpoint=args.pretrained if pretrained else None, history=args.history,
+                       batch_size=args.batch_size, steps=steps, warmup_steps=min(50, max(1, steps // 10)),
+                       lr=args.finetune_lr if pretrained else args.lr, seed=seed, output_dir=str(out),
                        checkpoint_every=max(steps, 1), keep_checkpoints=1, val_windows=16,
                        cache_dir=args.cache_dir)
 
@@ -87,7 +118,7 @@ def calibrate(dataset: str, arch: str, args: argparse.Namespace) -> tuple[int, f
     model_config = config.model_config(spec)
     data = build_data(config, model_config)
     torch.manual_seed(0)
-    model = build_model(model_config).train()
+    model = (load_pretrained(config.init_checkpoint) if config.init_checkpoint else build_model(model_config)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     batches = iter(data.loader)
     times = []
@@ -111,26 +142,43 @@ def run_one(dataset: str, arch: str, seed: int, steps: int, args: argparse.Names
     result = train(config, progress=False)
     wall = time.perf_counter() - start
     spent = _step_seconds(result.output_dir, args.batch_size)
-    model = load_pretrained(result.output_dir)
-    store = resolve_source(config.datasets[0], config.cache)
-    scores = rollouts.evaluate(model, store, horizon=args.horizon, history=args.history, split="test",
-                               batch_size=16)
-    model_summary, persistence = scores.summary("model")["mean"], scores.summary("persistence")["mean"]
     row = {"dataset": dataset, "arch": arch, "seed": seed, "steps": steps,
-           "params": sum(p.numel() for p in model.parameters()),
            "train_seconds": sum(spent) + (statistics.median(spent) if spent else 0.0),  # first step at the median
            "run_wall_seconds": wall,
            "samples_per_s": args.batch_size / min(spent) if spent else float("nan"),
-           "windows": scores.n_windows, "diverged": len(scores.diverged)}
+           **score(load_pretrained(result.output_dir), config, args)}
+    if not args.keep_runs:
+        shutil.rmtree(work, ignore_errors=True)
+    logger.info("%s %s seed %d: %d steps in %.1f s, nRMSE 1 step %.4g, %d steps %.4g", dataset, arch, seed, steps,
+                row["train_seconds"], row["nrmse_1"], args.horizon, row["nrmse_h"])
+    return row
+
+
+def score(model: torch.nn.Module, config: TrainConfig, args: argparse.Namespace) -> dict[str, Any]:
+    """The table's figures of `model` on the test split of `config`'s dataset (the trajectories every
+    run of that dataset holds out), beside persistence; and its parameter count."""
+    store = resolve_source(config.datasets[0], config.cache)
+    scores = rollouts.evaluate(model, store, horizon=args.horizon, history=args.history, split="test",
+                               split_seed=config.split_seed, batch_size=16)
+    model_summary, persistence = scores.summary("model")["mean"], scores.summary("persistence")["mean"]
+    row = {"params": sum(p.numel() for p in model.parameters()), "windows": scores.n_windows,
+           "diverged": len(scores.diverged)}
     for metric in METRICS:
         row[f"{metric}_1"] = model_summary[metric]["step_1"]
         row[f"{metric}_h"] = model_summary[metric]["horizon"]
         row[f"persistence_{metric}_1"] = persistence[metric]["step_1"]
         row[f"persistence_{metric}_h"] = persistence[metric]["horizon"]
-    if not args.keep_runs:
-        shutil.rmtree(work, ignore_errors=True)
-    logger.info("%s %s seed %d: %d steps in %.1f s, nRMSE 1 step %.4g, %d steps %.4g", dataset, arch, seed, steps,
-                row["train_seconds"], row["nrmse_1"], args.horizon, row["nrmse_h"])
+    return row
+
+
+def zero_shot(dataset: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The `--pretrained` checkpoint scored as it is (no training): one row, like persistence."""
+    config = _config(dataset, PRETRAINED, 0, 1, args, Path(args.out) / "runs" / "zero-shot")
+    row = {"dataset": dataset, "arch": ZERO_SHOT, "seed": None, "steps": 0, "train_seconds": 0.0,
+           "run_wall_seconds": 0.0, "samples_per_s": float("nan"), "best_step_seconds": 0.0,
+           **score(load_pretrained(args.pretrained), config, args)}
+    logger.info("%s %s zero-shot: nRMSE 1 step %.4g, %d steps %.4g", dataset, args.pretrained, row["nrmse_1"],
+                args.horizon, row["nrmse_h"])
     return row
 
 
@@ -153,11 +201,13 @@ def table(rows: list[dict[str, Any]], horizon: int) -> str:
         for arch in dict.fromkeys(r["arch"] for r in mine):
             runs = [r for r in mine if r["arch"] == arch]
             pick = lambda key: [r[key] for r in runs]  # noqa: E731
-            lines.append(f"| {dataset} | {LABELS.get(arch, arch)} | {runs[0]['params']:,} | {len(runs)} "
-                         f"| {round(statistics.mean(pick('steps')))} | {statistics.mean(pick('train_seconds')):.1f} "
-                         f"({runs[0]['steps'] * runs[0]['best_step_seconds']:.1f}) "
-                         f"| {statistics.mean(pick('samples_per_s')):.0f} | {_cell(pick('nrmse_1'))} "
-                         f"| {_cell(pick('nrmse_h'))} | {_cell(pick('vrmse_1'))} | {_cell(pick('vrmse_h'))} |")
+            training = (f"{len(runs)} | {round(statistics.mean(pick('steps')))} "
+                        f"| {statistics.mean(pick('train_seconds')):.1f} "
+                        f"({runs[0]['steps'] * runs[0]['best_step_seconds']:.1f}) "
+                        f"| {statistics.mean(pick('samples_per_s')):.0f}") if arch != ZERO_SHOT else "- | 0 | - | -"
+            lines.append(f"| {dataset} | {LABELS.get(arch, arch)} | {runs[0]['params']:,} | {training} "
+                         f"| {_cell(pick('nrmse_1'))} | {_cell(pick('nrmse_h'))} | {_cell(pick('vrmse_1'))} "
+                         f"| {_cell(pick('vrmse_h'))} |")
         first = mine[0]
         lines.append(f"| {dataset} | persistence | 0 | - | - | - | - | {first['persistence_nrmse_1']:.4f} "
                      f"| {first['persistence_nrmse_h']:.4f} | {first['persistence_vrmse_1']:.4f} "
@@ -177,7 +227,12 @@ def cpu_model() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_MIX), help="built-in simulators")
-    parser.add_argument("--archs", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--archs", nargs="+", default=[*MODELS, PRETRAINED], choices=[*MODELS, PRETRAINED],
+                        help=f"{PRETRAINED}: the --pretrained checkpoint fine-tuned in full, and its zero-shot row")
+    parser.add_argument("--pretrained", default="starter", metavar="CHECKPOINT",
+                        help="the pretrained model to fine-tune (\"starter\", a checkpoint or run directory)")
+    parser.add_argument("--finetune-lr", type=float, default=DEFAULT_LR[4],
+                        help="peak learning rate of the fine-tune (level 4's default)")
     parser.add_argument("--seconds", type=float, default=60.0, help="training budget per run (seconds of steps)")
     parser.add_argument("--seeds", type=int, default=3, help="runs per dataset and architecture (seeds 0..N-1)")
     parser.add_argument("--probe-steps", type=int, default=12, help="timed steps that measure the step time")
@@ -196,6 +251,9 @@ def main() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.frames < args.history + args.horizon:
         parser.error(f"--frames {args.frames} leaves no {args.horizon}-step rollout after a history of {args.history}")
+    if PRETRAINED in args.archs and _checkpoint_model(args.pretrained)["max_ar"] < args.history:
+        parser.error(f"--pretrained {args.pretrained} reads at most {_checkpoint_model(args.pretrained)['max_ar']} "
+                     f"frames; --history {args.history} does not fit it")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -207,6 +265,8 @@ def main() -> None:
                         args.seconds)
             for seed in range(args.seeds):
                 rows.append({**run_one(dataset, arch, seed, steps, args), "best_step_seconds": per_step})
+        if PRETRAINED in args.archs:
+            rows.append(zero_shot(dataset, args))
     machine = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     markdown = table(rows, args.horizon)
