@@ -41,9 +41,9 @@ def make_store(root: Path, n_traj: int, steps: int, resolution: int) -> PDEDatas
 
 
 def evict_from_page_cache(path: Path) -> int:
-    """Ask the OS to drop the store's files from the page cache (cold reads)."""
+    """Ask the OS to drop a file, or a store's files, from the page cache (cold reads); their bytes."""
     total = 0
-    for file in path.rglob("*"):
+    for file in [path] if path.is_file() else path.rglob("*"):
         if file.is_file():
             fd = os.open(file, os.O_RDONLY)
             try:
@@ -55,17 +55,22 @@ def evict_from_page_cache(path: Path) -> int:
     return total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def data_arguments(description: str, samples: int) -> argparse.ArgumentParser:
+    """The data and loader settings this benchmark and benchmarks/remote_throughput.py share."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n-traj", type=int, default=32)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--history", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--samples", type=int, default=2048)
+    parser.add_argument("--samples", type=int, default=samples)
     parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = data_arguments(__doc__, samples=2048).parse_args()
     torch.set_num_threads(1)
 
     with tempfile.TemporaryDirectory() as tmp:

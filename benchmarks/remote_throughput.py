@@ -38,7 +38,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data_throughput import evict_from_page_cache, make_store  # noqa: E402
+from data_throughput import data_arguments, evict_from_page_cache, make_store  # noqa: E402
 
 import pde_data  # noqa: E402
 from pde_data import WindowDataset, collate  # noqa: E402
@@ -64,7 +64,7 @@ def loader_table(root: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     sources = {"store": "bench.zarr", "Well HDF5": "bench.hdf5"}
     for name, relative in sources.items():
-        evict_from_page_cache(root / relative) if (root / relative).is_dir() else _evict_file(root / relative)
+        evict_from_page_cache(root / relative)
         local = windows_per_second(root / relative, args, None)
         rows.append({"source": name, "where": "local disk", "latency_ms": 0, "epoch1": local, "epoch2": None})
         logger.info("%s, local disk: %.0f samples/s", name, local)
@@ -81,16 +81,6 @@ def loader_table(root: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
             logger.info("%s, HTTP %d ms: %.0f samples/s cold, %.0f from the cache (%.2fx local disk)", name,
                         latency * 1000, first, second, second / local)
     return rows
-
-
-def _evict_file(path: Path) -> None:
-    import os
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
 
 
 def training_table(root: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -115,17 +105,9 @@ def training_table(root: Path, args: argparse.Namespace) -> list[dict[str, Any]]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-traj", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--resolution", type=int, default=128)
-    parser.add_argument("--history", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--samples", type=int, default=512)
+    parser = data_arguments(__doc__, samples=512)
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.02], help="seconds per request")
     parser.add_argument("--train-steps", type=int, default=40)
-    parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(1)
