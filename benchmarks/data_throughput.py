@@ -55,6 +55,16 @@ def evict_from_page_cache(path: Path) -> int:
     return total
 
 
+def random_window_loader(dataset: PDEDataset, args: argparse.Namespace) -> DataLoader:
+    """`args.samples` random windows of `dataset` (the same ones on every call) in batches, read by
+    `args.workers` loader processes."""
+    windows = WindowDataset(dataset, history=args.history, split="all")
+    sampler = RandomSampler(windows, replacement=True, num_samples=args.samples,
+                            generator=torch.Generator().manual_seed(0))
+    return DataLoader(windows, batch_size=args.batch_size, sampler=sampler, collate_fn=collate,
+                      num_workers=args.workers, persistent_workers=False)
+
+
 def data_arguments(description: str, samples: int) -> argparse.ArgumentParser:
     """The data and loader settings this benchmark and benchmarks/remote_throughput.py share."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,11 +87,7 @@ def main() -> None:
         store = make_store(Path(tmp), args.n_traj, args.steps, args.resolution)
         on_disk = evict_from_page_cache(Path(tmp) / "bench.zarr")
         store = pde_data.open(Path(tmp) / "bench.zarr")
-        windows = WindowDataset(store, history=args.history, split="all")
-        sampler = RandomSampler(windows, replacement=True, num_samples=args.samples,
-                                generator=torch.Generator().manual_seed(0))
-        loader = DataLoader(windows, batch_size=args.batch_size, sampler=sampler, collate_fn=collate,
-                            num_workers=args.workers, persistent_workers=False)
+        loader = random_window_loader(store, args)
         start = time.perf_counter()
         n = 0
         nbytes = 0

@@ -35,13 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, RandomSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data_throughput import data_arguments, evict_from_page_cache, make_store  # noqa: E402
+from data_throughput import data_arguments, evict_from_page_cache, make_store, random_window_loader  # noqa: E402
 
 import pde_data  # noqa: E402
-from pde_data import WindowDataset, collate  # noqa: E402
 from pde_data.testing import serve_directory  # noqa: E402
 
 logger = logging.getLogger("remote_throughput")
@@ -50,13 +48,8 @@ logger = logging.getLogger("remote_throughput")
 def windows_per_second(source: str | Path, args: argparse.Namespace, remote: dict | None) -> float:
     """Samples/s of one pass over `args.samples` random windows (the same ones on every call)."""
     dataset = pde_data.open(source, remote=remote) if remote is not None else pde_data.open(source)
-    windows = WindowDataset(dataset, history=args.history, split="all")
-    sampler = RandomSampler(windows, replacement=True, num_samples=args.samples,
-                            generator=torch.Generator().manual_seed(0))
-    loader = DataLoader(windows, batch_size=args.batch_size, sampler=sampler, collate_fn=collate,
-                        num_workers=args.workers, persistent_workers=False)
     start = time.perf_counter()
-    n = sum(len(batch) for batch in loader)
+    n = sum(len(batch) for batch in random_window_loader(dataset, args))
     return n / (time.perf_counter() - start)
 
 
