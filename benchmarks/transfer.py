@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=2 python benchmarks/transfer.py --work-dir runs/transfer --json runs/transfer/transfer.json
     python benchmarks/transfer.py --pretrained runs/transfer/pretrain ...   # reuse a pretraining
-    python benchmarks/transfer.py --quick --work-dir /tmp/transfer          # a smoke run, about a minute
+    python benchmarks/transfer.py --quick --work-dir /tmp/transfer          # a smoke run, about 20 s
 
 Rerunning the same command continues where it stopped: the corpus build resumes, the
 pretraining resumes from its latest checkpoint (the trainer's --resume), and every
@@ -202,7 +202,7 @@ def held_out_data(args: argparse.Namespace, index: int, name: str) -> Path:
                                 seed=seed, **extra)
     path.parent.mkdir(parents=True, exist_ok=True)
     pde_data.convert(dataset, path, progress=False)
-    logger.info("%s: %d trajectories x %d frames at %s, %s walls, fields %s, seed %d, %.1f s -> %s", name,
+    logger.info("%s: %d trajectories x %d frames at %s, boundary %s, fields %s, seed %d, %.1f s -> %s", name,
                 args.n_traj, args.frames, dataset.spec.grid_shape, boundary, dataset.spec.field_names, seed,
                 time.perf_counter() - start, path)
     return path

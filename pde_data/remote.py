@@ -287,9 +287,13 @@ def fetch(urls: Sequence[str], config: RemoteConfig, ranges: Optional[Sequence[R
                     retry.append(i)
                 continue
             want = ranges[i][1] - ranges[i][0] if ranges[i] else None
+            if want is not None and len(result) > want:  # the whole object: no use retrying
+                raise DataError(f"{redact(urls[i])}: the server ignores byte-range requests (HTTP Range: it sent "
+                                f"{len(result)} bytes for a range of {want}); serve the file from a server that "
+                                "honours them (object stores and most web servers do, python -m http.server does "
+                                "not), or download it and open the local copy")
             if want is not None and len(result) != want:
-                failures[i] = OSError(f"short read: {len(result)} of {want} bytes of range {ranges[i]}"
-                                      + (" (the server ignores Range requests)" if len(result) > want else ""))
+                failures[i] = OSError(f"short read: {len(result)} of {want} bytes of range {ranges[i]}")
                 retry.append(i)
                 continue
             problem = check(result) if check is not None else None

@@ -30,6 +30,9 @@ __all__ = ["FileServer", "serve_directory"]
 
 
 class FileServer(ThreadingHTTPServer):
+    """The server `serve_directory` runs: `url(relative)` is the URL of a file or directory under
+    the served root; `requests` counts the requests answered."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256  # many concurrent connections, as a real server takes them

@@ -42,10 +42,15 @@ def _order(components: int, d: int, name: str, path: str) -> int:
                     "split the field into scalars first")
 
 
-def export_well(dataset: PDEDataset, path: str | os.PathLike) -> str:
-    """Write `dataset` to `path` (a `.hdf5` file) in The Well layout; returns the path."""
+def export_well(dataset: PDEDataset | str | os.PathLike, path: str | os.PathLike) -> str:
+    """Write `dataset` (a `PDEDataset`, or a path or URL `pde_data.open` reads) to `path` (a `.hdf5`
+    file) in The Well layout; returns the path."""
     import h5py
 
+    if not isinstance(dataset, PDEDataset):
+        from pde_data.readers import open as open_dataset
+
+        dataset = open_dataset(dataset)
     path = os.fspath(path)
     spec = dataset.spec
     d = spec.n_spatial_dims

@@ -24,7 +24,7 @@ def pretrain_command(
         None, "--exclude", help="leave this simulator out of the corpus:DIR datasets (leave-family-out); repeat "
         "for several"),
     arch: Optional[str] = typer.Option(None, "--arch", help="morph (default), or a per-dataset baseline: fno, "
-                                       "unet (one --dataset; needs morph-pde[baselines])"),
+                                       "unet (one --dataset; needs the baselines extra: pip install 'morph-pde\\[baselines]')"),
     preset: Optional[str] = typer.Option(None, "--preset", help="model preset: Ti, S, M, L, XL"),
     model_option: Optional[List[str]] = typer.Option(
         None, "--model", help="model field KEY=VALUE, e.g. dim=128 (MorphConfig), or hidden_channels=32 "

@@ -63,7 +63,7 @@ def test_store_second_read_comes_from_the_cache(served, tmp_path_factory):
     again = pde_data.open(server.url("data.zarr"), remote={**FAST, "cache_dir": str(cache)})
     opened = server.requests - before  # the group's zarr.json is always asked again (it may change)
     second = again.read(2, slice(0, 12))
-    assert server.requests - before == opened <= 2  # detection and open; the chunks: none
+    assert server.requests - before == opened <= 3  # reachability, detection, open; the chunks: none
     np.testing.assert_array_equal(second["velocity"], first["velocity"])
     assert any(cache.rglob("*.bin"))
 
@@ -285,3 +285,34 @@ def test_chunked_hdf5_streams_its_chunks_around_h5py(tmp_path):
         # 2 fields x 4 frames = 8 chunks; a field's frames lie next to each other in the file, so one
         # range request per field (the chunk index is in memory by now)
         assert server.requests - before <= 2
+
+
+def test_auto_detection_says_why_a_url_cannot_be_read(served, tmp_path):
+    """Without format=, a 404 or a refused connection is said as such, not 'format not recognised';
+    a server that ignores byte ranges is named at once, without retries."""
+    server, _, root = served
+    with pytest.raises(DataError, match="not found"):
+        pde_data.open(server.url("nothing.zarr"), remote=FAST)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DataError, match="failed after 2 tries"):
+        pde_data.open(f"http://127.0.0.1:{port}/data.hdf5", remote=FAST)
+    fixtures.write_well(str(root / "w.hdf5"))
+
+    def no_ranges(handler) -> bool:  # answer every GET with the whole file, as python -m http.server does
+        path = handler.local_path()
+        if handler.command != "GET" or path is None or not path.is_file():
+            return False
+        body = path.read_bytes()
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+        return True
+
+    with serve_directory(root, fault=no_ranges) as plain:
+        before = time.perf_counter()
+        with pytest.raises(DataError, match="ignores byte-range requests"):
+            pde_data.open(plain.url("w.hdf5"), remote=FAST)
+        assert time.perf_counter() - before < 2  # no retries with backoff
