@@ -54,10 +54,9 @@ def is_store(path: str, remote: Any = None) -> bool:
     if is_url(path):
         if not path.rstrip("/").lower().endswith(".zarr"):
             return False
-        try:
-            return SPEC_KEY in _remote_group_attrs(path.rstrip("/"), remote_config(remote))[0]
-        except DataError:
-            return False
+        # a failed request is an error (404, refused, no backend), not "not a store"
+        attrs, _ = _remote_group_attrs(path.rstrip("/"), remote_config(remote))
+        return attrs is not None and SPEC_KEY in attrs
     if not os.path.isfile(os.path.join(path, "zarr.json")):
         return False
     try:
@@ -88,18 +87,22 @@ def open_store(path: str, remote: Any = None, **options: Any) -> PDEDataset:
     return PDEDataset(spec, fields, reopen=functools.partial(open_store, path))
 
 
-def _remote_group_attrs(url: str, config: RemoteConfig) -> tuple[dict, str]:
-    """The group attributes of the store at `url` and a version tag of them (never from the cache)."""
+def _remote_group_attrs(url: str, config: RemoteConfig) -> tuple[Optional[dict], str]:
+    """The group attributes of the store at `url` (None when its zarr.json is not a JSON object) and
+    a version tag of them; never from the cache."""
     raw = fetch([f"{url}/zarr.json"], config, use_cache=False)[0]
     try:
         meta = json.loads(raw)
-    except ValueError as err:
-        raise DataError(f"{redact(url)}/zarr.json is not JSON ({err}); is this a zarr store?") from err
-    return meta.get("attributes", {}), hashlib.sha256(raw).hexdigest()[:16]
+    except ValueError:
+        meta = None
+    attrs = meta.get("attributes", {}) if isinstance(meta, dict) else None
+    return attrs, hashlib.sha256(raw).hexdigest()[:16]
 
 
 def _open_remote_store(url: str, config: RemoteConfig) -> PDEDataset:
     attrs, tag = _remote_group_attrs(url, config)
+    if attrs is None:
+        raise DataError(f"{redact(url)}/zarr.json is not a JSON object; is this a zarr store?")
     if SPEC_KEY not in attrs:
         raise DataError(f"{redact(url)}: a zarr group but not a morph-pde store (no {SPEC_KEY!r} attribute); "
                         "convert the data with pde_data.convert / morph data convert")

@@ -53,8 +53,7 @@ def _open_url(url: str, format: str, remote: Any, options: dict[str, Any]) -> PD
     check_url(url)
     remote_readers = [name for name, reader in READERS.items() if reader.remote]
     if format == "auto":
-        _check_reachable(url, remote)  # a 404, a refused connection, a missing backend: said as such
-        for name in remote_readers:
+        for name in remote_readers:  # a sniff that cannot reach the URL raises what failed
             if READERS[name].sniff(url, remote=remote):
                 return READERS[name].open(url, remote=remote, **options)
         raise DataError(f"{redact(url)}: format not recognised (a store ends in .zarr, HDF5 files in .h5/.hdf5, "
@@ -74,18 +73,6 @@ def convert(src: str | os.PathLike | PDEDataset, out: str | os.PathLike, format:
     store at `out` (`pde_data.store.write_store`, atomically). Returns the opened store."""
     dataset = src if isinstance(src, PDEDataset) else open(src, format=format, **options)
     return _store.write_store(dataset, out, overwrite=overwrite, progress=progress)
-
-
-def _check_reachable(url: str, remote: Any) -> None:
-    """Raise the `DataError` of the first request to `url` (its `zarr.json` for a `.zarr` store, else
-    the object itself) when it fails, so that auto-detection does not hide why."""
-    from pde_data.remote import fetch
-
-    target = url.rstrip("/")
-    if target.lower().endswith(".zarr"):
-        fetch([f"{target}/zarr.json"], remote, use_cache=False)
-    elif target.lower().endswith((".h5", ".hdf5", ".hdf", ".he5", ".nc", ".nc4", ".cdf", ".netcdf")):
-        fetch([target], remote, ranges=[(0, 8)], use_cache=False)  # also: does the server honour Range?
 
 
 # Auto-detection tries the readers in this order: the canonical store first,

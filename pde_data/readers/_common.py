@@ -27,6 +27,11 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".he5")
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
+def remote_signature(url: str, remote: Any = None) -> bytes:
+    """The first 8 bytes of the file at `url` (what tells HDF5 apart), fresh from the server."""
+    return fetch([url], remote_config(remote), ranges=[(0, 8)], use_cache=False)[0]
+
+
 def open_h5(path: str, remote: Any = None) -> Any:
     """`h5py.File(path, "r")`, with a `DataError` naming the file on failure.
 
@@ -52,16 +57,14 @@ def open_h5(path: str, remote: Any = None) -> Any:
 
 
 def is_hdf5(path: str, remote: Any = None) -> bool:
-    """True for an HDF5 file (by suffix and signature; a URL costs one small range read)."""
+    """True for an HDF5 file (by suffix and signature). A URL costs one small range read; a failed
+    request is a `DataError` (404, refused, a server that ignores ranges), not "not HDF5"."""
     import h5py
 
     if not path.lower().endswith(HDF5_SUFFIXES):
         return False
     if is_url(path):
-        try:
-            return fetch([path], remote_config(remote), ranges=[(0, 8)], use_cache=False)[0] == HDF5_SIGNATURE
-        except DataError:
-            return False
+        return remote_signature(path, remote) == HDF5_SIGNATURE
     if not os.path.isfile(path):
         return False
     try:

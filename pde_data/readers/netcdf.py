@@ -81,14 +81,13 @@ def open_netcdf(path: str, engine: Optional[str] = None, remote: Any = None, **o
 def _open_remote(url: str, engine: Optional[str], remote: Any, options: dict[str, Any]) -> PDEDataset:
     import xarray as xr
 
-    from pde_data.readers._common import HDF5_SIGNATURE
+    from pde_data.readers._common import HDF5_SIGNATURE, remote_signature
 
-    file = RemoteFile(url, remote)
-    if engine not in (None, "h5netcdf") or file.read_range(0, 8) != HDF5_SIGNATURE:
+    if engine not in (None, "h5netcdf") or remote_signature(url, remote) != HDF5_SIGNATURE:
         raise DataError(f"{redact(url)}: over a URL only netCDF-4 (HDF5) files are read, with the h5netcdf "
                         "engine; download a netCDF-3 file and open the local copy")
     try:
-        ds = xr.open_dataset(file, engine="h5netcdf", cache=False)
+        ds = xr.open_dataset(RemoteFile(url, remote), engine="h5netcdf", cache=False)
     except DataError:
         raise
     except (OSError, ValueError, TypeError) as err:
