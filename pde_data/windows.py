@@ -176,6 +176,7 @@ def collate(items: Sequence[dict], n_fields: Optional[int] = None,
         start=torch.tensor([it["start"] for it in items]),
         y_future=stack("y_future", 1) if "y_future" in first else None,
         boundaries=first.get("boundaries"),
+        extras={"dataset_index": first["dataset_index"]} if "dataset_index" in first else {},
     )
 
 
@@ -186,16 +187,23 @@ def _pad_mean(mean: torch.Tensor, nf: int, nc: int) -> torch.Tensor:
 
 
 class MixtureDataset(ConcatDataset):
-    """The datasets of a mixture, concatenated (`MixtureBatchSampler` indices refer to it). A batch's
-    indices, which all fall in one dataset, go to that dataset's `__getitems__` (so the windows of a
-    batch of remote data are read concurrently)."""
+    """The datasets of a mixture, concatenated (`MixtureBatchSampler` indices refer to it). Items
+    also carry `"dataset_index"`, the index of their dataset in the mixture (`collate` puts it in
+    `Batch.extras`). A batch's indices, which all fall in one dataset, go to that dataset's
+    `__getitems__` (so the windows of a batch of remote data are read concurrently)."""
+
+    def _dataset_of(self, index: int) -> int:
+        return int(np.searchsorted(self.cumulative_sizes, index, side="right"))
+
+    def __getitem__(self, index: int) -> dict:
+        return {**super().__getitem__(index), "dataset_index": self._dataset_of(index)}
 
     def __getitems__(self, indices: Sequence[int]) -> list:
-        first = int(np.searchsorted(self.cumulative_sizes, indices[0], side="right")) if indices else 0
+        first = self._dataset_of(indices[0]) if indices else 0
         offset = self.cumulative_sizes[first - 1] if first else 0
         dataset = self.datasets[first]
         if all(offset <= i < self.cumulative_sizes[first] for i in indices) and hasattr(dataset, "__getitems__"):
-            return dataset.__getitems__([i - offset for i in indices])
+            return [{**item, "dataset_index": first} for item in dataset.__getitems__([i - offset for i in indices])]
         return [self[i] for i in indices]
 
 

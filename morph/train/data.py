@@ -4,7 +4,7 @@ mixture loader."""
 
 from __future__ import annotations
 
-import bisect
+import functools
 import hashlib
 import json
 import logging
@@ -19,7 +19,6 @@ import pde_data
 import pde_data.remote
 from pde_data import Batch, DataError, MixtureBatchSampler, PDEDataset, WindowDataset, collate
 from pde_data.simulators import SIMULATORS, check_parameters
-from pde_data.windows import MixtureDataset
 
 from morph.config import MorphConfig
 from morph.model.baselines import BaselineConfig
@@ -110,40 +109,13 @@ def build_data(config: TrainConfig, model: Union[MorphConfig, BaselineConfig]) -
         datasets.append(dataset)
         batch_sizes.append(source.batch_size or config.batch_size)
     weights = [s.weight for s in config.datasets]
-    sampler = MixtureBatchSampler([len(w) for w in train], batch_size=batch_sizes, weights=weights,
-                                  num_batches=config.batches_per_epoch, seed=config.seed)
+    concat, sampler = MixtureBatchSampler.concat(train, batch_size=batch_sizes, weights=weights,
+                                                 num_batches=config.batches_per_epoch, seed=config.seed)
     # Components are padded to the model's limit so output slot (f, c) means the same in every batch.
-    pad = _Collate(model.max_components)
+    pad = functools.partial(collate, n_components=model.max_components)
     # Its own generator: starting an epoch (or resuming mid-epoch) must not draw from the global RNG,
     # which drives dropout and is restored exactly on resume.
-    loader = DataLoader(_IndexedConcat(train), batch_sampler=sampler, collate_fn=pad,
-                        num_workers=config.num_workers, persistent_workers=config.num_workers > 0,
+    loader = DataLoader(concat, batch_sampler=sampler, collate_fn=pad, num_workers=config.num_workers,
+                        persistent_workers=config.num_workers > 0,
                         generator=torch.Generator().manual_seed(config.seed))
     return RunData(datasets, train, val, loader, sampler, pad)
-
-
-class _IndexedConcat(MixtureDataset):
-    """The training windows of the mix, whose items also carry the index of their dataset in the mix
-    (`"dataset_index"`)."""
-
-    def __getitem__(self, index: int) -> dict:
-        return {**super().__getitem__(index), "dataset_index": bisect.bisect_right(self.cumulative_sizes, index)}
-
-    def __getitems__(self, indices: list[int]) -> list[dict]:
-        dataset_index = bisect.bisect_right(self.cumulative_sizes, indices[0]) if indices else 0
-        return [{**item, "dataset_index": dataset_index} for item in super().__getitems__(indices)]
-
-
-@dataclass(frozen=True)
-class _Collate:
-    """`collate` with components padded to `n_components`; the dataset index of items that carry
-    one (all from one dataset) goes to `batch.extras["dataset_index"]`. A class, not a closure, so
-    DataLoader workers can pickle it."""
-
-    n_components: int
-
-    def __call__(self, items: list) -> Batch:
-        batch = collate(items, n_components=self.n_components)
-        if "dataset_index" in items[0]:
-            batch.extras["dataset_index"] = items[0]["dataset_index"]
-        return batch
