@@ -309,12 +309,17 @@ def fetch(urls: Sequence[str], config: RemoteConfig, ranges: Optional[Sequence[R
     for i, err in failures.items():
         if isinstance(err, FileNotFoundError) and missing_ok:
             continue
-        what = "not found" if isinstance(err, FileNotFoundError) else \
-            "access denied" if isinstance(err, PermissionError) else \
-            f"failed after {config.retries + 1} tries, {config.timeout:g} s timeout each"
-        raise DataError(f"{redact(urls[i])}: {what} ({type(err).__name__}: {err}); check the URL and the "
-                        "server, or raise timeout/retries (remote={'timeout': ..., 'retries': ...})") from err
+        raise _failed(urls[i], err, config) from err
     return out
+
+
+def _failed(url: str, err: BaseException, config: RemoteConfig) -> DataError:
+    """The error of a request to `url` that failed with `err` (after its retries, if retried)."""
+    what = "not found" if isinstance(err, FileNotFoundError) else \
+        "access denied" if isinstance(err, PermissionError) else \
+        f"failed after {config.retries + 1} tries, {config.timeout:g} s timeout each"
+    return DataError(f"{redact(url)}: {what} ({type(err).__name__}: {err}); check the URL and the "
+                     "server, or raise timeout/retries (remote={'timeout': ..., 'retries': ...})")
 
 
 def _request(urls: list[str], ranges: list[Range], config: RemoteConfig) -> list[Any]:
@@ -350,7 +355,7 @@ def object_info(url: str, config: RemoteConfig) -> tuple[int, str]:
         try:
             info = fs.info(path)
         except _NOT_THERE as err:
-            raise DataError(f"{redact(url)}: not found ({type(err).__name__}); check the URL") from err
+            raise _failed(url, err, config) from err
         except Exception as err:
             last = err
             continue
@@ -360,9 +365,7 @@ def object_info(url: str, config: RemoteConfig) -> tuple[int, str]:
                             "in ranges (download it and open the local file)")
         tag = str(info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or "")
         return int(size), f"{size}:{tag}"
-    raise DataError(f"{redact(url)}: failed after {config.retries + 1} tries, {config.timeout:g} s timeout each "
-                    f"({type(last).__name__}: {last}); check the URL and the server, or raise timeout/retries") \
-        from last
+    raise _failed(url, last, config) from last
 
 
 def list_files(url: str, config: RemoteConfig, suffixes: Sequence[str]) -> list[str]:

@@ -71,7 +71,7 @@ def data_corpus(
     manifest = build_corpus(out, scale=scale, only=only or None, progress=not quiet)
     stores = manifest["stores"]
     size = sum(entry["bytes"] for entry in stores.values())
-    simulators = {entry.get("simulator", name.split("-")[0]) for name, entry in stores.items()}
+    simulators = {entry["simulator"] for entry in stores.values()}
     typer.echo(f"wrote {out}: {len(stores)} stores of {len(simulators)} simulators, "
                f"{size / 2**20:.1f} MiB ({out / MANIFEST}); train on it with --dataset corpus:{out}")
 
