@@ -41,6 +41,7 @@ Steps:
    trajectories: LoRA (level 1) and full fine-tuning (level 4) of the pretrained model
    (`adapters.finetune`), the same MORPH architecture from scratch, and FNO and U-Net from
    scratch (`morph.train.train` with `arch` fno / unet; needs morph-pde[baselines]).
+   `--scratch-shots` trains the three from-scratch models on more trajectories as well.
 5. Report: a markdown table (mean +- std over seeds), data efficiency (the fewest trajectories
    of those measured with which each from-scratch model matches the better fine-tuned model at
    the smallest shot count, or "not reached"), and the targets of issue 17 as met / missed with
@@ -111,6 +112,8 @@ MODELS: dict[str, dict[str, Any]] = {
     "U-Net scratch": {"arch": "unet", "features": 16},
 }
 QUICK_BASELINES = {"fno": {"hidden_channels": 8, "n_modes": 4, "n_layers": 2}, "unet": {"features": 4}}
+#: The models trained from random weights (those `--scratch-shots` trains).
+SCRATCH = ["MORPH scratch", "FNO scratch", "U-Net scratch"]
 #: The learning rate of the FNO and U-Net (benchmarks/accuracy.py's); MORPH's come from adapters.finetune.
 BASELINE_LR = 1e-3
 
@@ -178,7 +181,11 @@ def pretrain(args: argparse.Namespace, corpus_dir: Path) -> Path:
     logger.info("pretraining: %s, %d steps x batch %d on %d stores (held out: %s) -> %s",
                 {k: v for k, v in config.model.items() if k in ("preset", "dim", "depth", "heads")},
                 config.steps, config.batch_size, len(config.datasets), ", ".join(sorted(held)), out)
-    result = train(config, resume=True, progress=args.progress)
+    from morph.train.loop import STATE_DIR
+    from morph.train.state import latest_training_state
+
+    resumable = latest_training_state(out / STATE_DIR) is not None  # an interrupted pretraining
+    result = train(config, resume=resumable, progress=args.progress)
     _save(out, settings, {"steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds})
     logger.info("pretraining: %d steps, final loss %.4g, %.1f min", result.steps, result.final_loss,
                 result.seconds / 60)
@@ -253,8 +260,9 @@ def train_one(args: argparse.Namespace, pretrained: dict[str, str], store: Path,
     out = args.work_dir / "runs" / store.stem / f"n{shots}" / label.split(" (")[0].replace(" ", "_") / f"s{seed}"
     common = dict(steps=args.steps, batch_size=args.batch_size, seed=seed, warmup_steps=min(50, args.steps // 10),
                   checkpoint_every=args.steps, keep_checkpoints=1, val_windows=8, cache_dir=str(args.work_dir / "cache"))
-    settings = {"pretrained": pretrained, "data": str(store), "how": how, "shots": shots, "train": common,
-                "history": args.history, "horizon": args.horizon}
+    # a baseline from scratch owes nothing to the pretrained model: its result is reused across bases
+    settings = {"pretrained": None if "arch" in how else pretrained, "data": str(store), "how": how, "shots": shots,
+                "train": common, "history": args.history, "horizon": args.horizon}
     saved = _done(out, settings)
     if saved is not None:
         return saved
@@ -334,7 +342,7 @@ def data_efficiency(results: dict[str, Any]) -> dict[str, Any]:
         best_label = min(("LoRA (L1)", "full (L4)"), key=lambda k: few[k]["horizon"]["mean"])
         target = few[best_label]["horizon"]["mean"]
         per: dict[str, Any] = {"fine-tuned": best_label, "shots": int(shots[0]), "target": target}
-        for label in ("MORPH scratch", "FNO scratch", "U-Net scratch"):
+        for label in SCRATCH:
             reached = next((int(n) for n in shots if family["shots"][n][label]["horizon"]["mean"] <= target), None)
             per[label] = {"reached_at": reached,
                           "at_most_shots": family["shots"][shots[-1]][label]["horizon"]["mean"]}
@@ -346,7 +354,7 @@ def efficiency_text(efficiency: dict[str, Any]) -> str:
     lines = []
     for name, per in efficiency.items():
         parts = []
-        for label in ("MORPH scratch", "FNO scratch", "U-Net scratch"):
+        for label in SCRATCH:
             got = per[label]
             parts.append(f"{label} {got['reached_at']} traj" if got["reached_at"] is not None
                          else f"{label} not reached ({got['at_most_shots']:.4f} at the most measured)")
@@ -418,6 +426,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--n-traj", type=int, default=48, help="trajectories per held-out family (0.8/0.1/0.1)")
     parser.add_argument("--frames", type=int, default=24, help="frames per held-out trajectory")
     parser.add_argument("--shots", type=int, nargs="+", default=[8, 32], help="training trajectories")
+    parser.add_argument("--scratch-shots", type=int, nargs="*", default=[],
+                        help="more training trajectories for the from-scratch models only (data efficiency: "
+                             "how many they need to match fine-tuning); each above the largest --shots")
     parser.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 of every model")
     parser.add_argument("--steps", type=int, default=200, help="optimiser steps of every training (same for all)")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -439,9 +450,12 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     train_split = len(pde_data.split_trajectories(args.n_traj)["train"])
-    if min(args.shots) < 1 or max(args.shots) > train_split:
-        parser.error(f"--shots {args.shots}: each must be in 1..{train_split} (the training split of "
-                     f"--n-traj {args.n_traj}); raise --n-traj")
+    if min(args.shots) < 1 or max(args.shots + args.scratch_shots) > train_split:
+        given = f"--shots {args.shots}" + (f" --scratch-shots {args.scratch_shots}" if args.scratch_shots else "")
+        parser.error(f"{given}: each must be in 1..{train_split} (the training split of --n-traj {args.n_traj}); "
+                     f"raise --n-traj")
+    if args.scratch_shots and min(args.scratch_shots) <= max(args.shots):
+        parser.error(f"--scratch-shots {args.scratch_shots}: each must be above the largest --shots ({max(args.shots)})")
     if args.frames < args.history + args.horizon:
         parser.error(f"--frames {args.frames} leaves no {args.horizon}-step rollout after --history {args.history}")
     if args.pretrained is not None and not args.pretrained.exists():
@@ -462,7 +476,8 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     args.work_dir.mkdir(parents=True, exist_ok=True)
     pretrained = base(args.pretrained or pretrain(args, corpus(args)))
     results: dict[str, Any] = {}
-    total = len(args.families) * len(args.shots) * args.seeds * len(MODELS)
+    plan = [(shots, list(MODELS)) for shots in args.shots] + [(shots, SCRATCH) for shots in args.scratch_shots]
+    total = len(args.families) * args.seeds * sum(len(labels) for _, labels in plan)
     done = 0
     for name in args.families:
         store = held_out_data(args, list(FAMILIES).index(name), name)
@@ -472,8 +487,8 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         logger.info("%s: zero-shot %.4f, persistence %.4f (%d-step mean nRMSE)", name,
                     family["zero_shot"]["zero-shot"]["horizon"], family["zero_shot"]["persistence"]["horizon"],
                     args.horizon)
-        for shots in args.shots:
-            for label in MODELS:
+        for shots, labels in plan:
+            for label in labels:
                 runs = [train_one(args, pretrained, store, label, shots, seed) for seed in range(args.seeds)]
                 done += args.seeds
                 family["runs"].setdefault(str(shots), {})[label] = runs

@@ -30,13 +30,14 @@ def _finite_row(row):
 def test_quick_run_has_every_row_finite_and_resumes(tmp_path):
     transfer = _load()
     out = tmp_path / "transfer.json"
-    argv = ["--quick", "--work-dir", str(tmp_path / "work"), "--json", str(out)]
+    argv = ["--quick", "--work-dir", str(tmp_path / "work"), "--json", str(out), "--scratch-shots", "6"]
     record = transfer.main(argv)
     saved = json.loads(out.read_text())
     assert saved["results"].keys() == transfer.FAMILIES.keys()
     for name, family in saved["results"].items():
         assert _finite_row(family["zero_shot"]["zero-shot"]) and _finite_row(family["zero_shot"]["persistence"])
-        assert list(family["shots"]) == ["4"]  # --quick: one shot count, one seed
+        assert list(family["shots"]) == ["4", "6"]  # --quick: one shot count, one seed; 6 from --scratch-shots
+        assert list(family["shots"]["6"]) == transfer.SCRATCH  # only the from-scratch models there
         for label in transfer.MODELS:
             summary = family["shots"]["4"][label]
             for key in ("step_1", "horizon"):
@@ -47,7 +48,11 @@ def test_quick_run_has_every_row_finite_and_resumes(tmp_path):
         # LoRA trains fewer parameters than full fine-tuning of the same model
         runs = family["runs"]["4"]
         assert runs["LoRA (L1)"][0]["trainable_parameters"] < runs["full (L4)"][0]["trainable_parameters"]
-        assert name in saved["data_efficiency"] and saved["table"].count(f"| {name} |") == 2 + len(transfer.MODELS)
+        assert saved["table"].count(f"| {name} |") == 2 + len(transfer.MODELS) + len(transfer.SCRATCH)
+        efficiency = saved["data_efficiency"][name]
+        assert efficiency["shots"] == 4 and {efficiency[k]["reached_at"] for k in transfer.SCRATCH} <= {4, 6, None}
+        for label in transfer.SCRATCH:  # "at the most measured" is the 6-trajectory run
+            assert efficiency[label]["at_most_shots"] == family["shots"]["6"][label]["horizon"]["mean"]
     assert [t["of"] for t in saved["targets"]] == [4, 4, 4]
     assert all(isinstance(t["met"], bool) and t["needed"] == 3 for t in saved["targets"])
     # held-out families are left out of the pretraining; their data seeds are not the corpus's
@@ -65,3 +70,10 @@ def test_too_many_shots_names_the_argument(tmp_path, capsys):
     with pytest.raises(SystemExit):
         transfer.parse_args(["--work-dir", str(tmp_path), "--n-traj", "20", "--shots", "8", "32"])
     assert "--shots [8, 32]: each must be in 1..16" in capsys.readouterr().err
+
+
+def test_scratch_shots_must_lie_above_the_fine_tuned_ones(capsys):
+    transfer = _load()
+    with pytest.raises(SystemExit):
+        transfer.parse_args(["--shots", "8", "32", "--scratch-shots", "16"])
+    assert "--scratch-shots [16]: each must be above the largest --shots (32)" in capsys.readouterr().err
