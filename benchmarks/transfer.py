@@ -41,7 +41,8 @@ Steps:
    trajectories: LoRA (level 1) and full fine-tuning (level 4) of the pretrained model
    (`adapters.finetune`), the same MORPH architecture from scratch, and FNO and U-Net from
    scratch (`morph.train.train` with `arch` fno / unet; needs morph-pde[baselines]).
-   `--scratch-shots` trains the three from-scratch models on more trajectories as well.
+   `--scratch-shots` trains the three from-scratch models on more trajectories as well;
+   `--zero-shot-only` stops after zero-shot and persistence (the first target only).
 5. Report: a markdown table (mean +- std over seeds), data efficiency (the fewest trajectories
    of those measured with which each from-scratch model matches the better fine-tuned model at
    the smallest shot count, or "not reached"), and the targets of issue 17 as met / missed with
@@ -367,22 +368,24 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 17's targets on the rollout mean nRMSE, each with its figures and met / missed."""
     names = list(results)
     need = math.ceil(0.75 * len(names))
-    few = {name: results[name]["shots"][min(results[name]["shots"], key=int)] for name in names}
-    n_few = min(int(min(results[n]["shots"], key=int)) for n in names)
     checks: list[tuple[str, Callable[[str], tuple[bool, str]]]] = [
         ("zero-shot below persistence", lambda n: (
             results[n]["zero_shot"]["zero-shot"]["horizon"] < results[n]["zero_shot"]["persistence"]["horizon"],
             f"{results[n]['zero_shot']['zero-shot']['horizon']:.4f} vs "
-            f"{results[n]['zero_shot']['persistence']['horizon']:.4f}")),
-        (f"LoRA on {n_few} traj >= 1.25x lower than MORPH scratch", lambda n: (
-            few[n]["MORPH scratch"]["horizon"]["mean"] >= 1.25 * few[n]["LoRA (L1)"]["horizon"]["mean"],
-            f"{few[n]['MORPH scratch']['horizon']['mean'] / few[n]['LoRA (L1)']['horizon']['mean']:.2f}x")),
-        (f"full fine-tuning on {n_few} traj below FNO and U-Net scratch", lambda n: (
-            few[n]["full (L4)"]["horizon"]["mean"] < min(few[n]["FNO scratch"]["horizon"]["mean"],
-                                                         few[n]["U-Net scratch"]["horizon"]["mean"]),
-            f"{few[n]['full (L4)']['horizon']['mean']:.4f} vs FNO {few[n]['FNO scratch']['horizon']['mean']:.4f}, "
-            f"U-Net {few[n]['U-Net scratch']['horizon']['mean']:.4f}")),
-    ]
+            f"{results[n]['zero_shot']['persistence']['horizon']:.4f}"))]
+    if all(results[n]["shots"] for n in names):  # the fine-tuning targets (not with --zero-shot-only)
+        few = {name: results[name]["shots"][min(results[name]["shots"], key=int)] for name in names}
+        n_few = min(int(min(results[n]["shots"], key=int)) for n in names)
+        checks += [
+            (f"LoRA on {n_few} traj >= 1.25x lower than MORPH scratch", lambda n: (
+                few[n]["MORPH scratch"]["horizon"]["mean"] >= 1.25 * few[n]["LoRA (L1)"]["horizon"]["mean"],
+                f"{few[n]['MORPH scratch']['horizon']['mean'] / few[n]['LoRA (L1)']['horizon']['mean']:.2f}x")),
+            (f"full fine-tuning on {n_few} traj below FNO and U-Net scratch", lambda n: (
+                few[n]["full (L4)"]["horizon"]["mean"] < min(few[n]["FNO scratch"]["horizon"]["mean"],
+                                                             few[n]["U-Net scratch"]["horizon"]["mean"]),
+                f"{few[n]['full (L4)']['horizon']['mean']:.4f} vs FNO {few[n]['FNO scratch']['horizon']['mean']:.4f}, "
+                f"U-Net {few[n]['U-Net scratch']['horizon']['mean']:.4f}")),
+        ]
     out = []
     for text, check in checks:
         per = {n: dict(zip(("pass", "figures"), check(n))) for n in names}
@@ -435,6 +438,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--history", type=int, default=4, help="frames every model reads")
     parser.add_argument("--horizon", type=int, default=10, help="rollout steps of the test evaluation")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    parser.add_argument("--zero-shot-only", action="store_true",
+                        help="only the pretrained model against persistence on each family (no training; minutes)")
     parser.add_argument("--progress", action="store_true", help="the trainer's progress bars")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: a 2-simulator tiny corpus, tiny models, a few steps, 1 seed, shots 4")
@@ -477,6 +482,8 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     pretrained = base(args.pretrained or pretrain(args, corpus(args)))
     results: dict[str, Any] = {}
     plan = [(shots, list(MODELS)) for shots in args.shots] + [(shots, SCRATCH) for shots in args.scratch_shots]
+    if args.zero_shot_only:
+        plan = []
     total = len(args.families) * args.seeds * sum(len(labels) for _, labels in plan)
     done = 0
     for name in args.families:
@@ -498,10 +505,15 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
                             (time.perf_counter() - started) / 60)
         results[name] = family
     minutes = (time.perf_counter() - started) / 60
-    text, efficiency, checks = table(results, args.horizon), data_efficiency(results), targets(results)
-    print(f"\n{text}\n\nData efficiency (trajectories from scratch to match fine-tuning):\n"
-          f"{efficiency_text(efficiency)}\n\nTargets (issue 17, {args.horizon}-step mean nRMSE):\n"
-          f"{targets_text(checks)}\n\n{minutes:.1f} min (this invocation)")
+    text, checks = table(results, args.horizon), targets(results)
+    efficiency = {} if args.zero_shot_only else data_efficiency(results)
+    if efficiency:
+        text_efficiency = efficiency_text(efficiency)
+        print(f"\n{text}\n\nData efficiency (trajectories from scratch to match fine-tuning):\n{text_efficiency}")
+    else:
+        print(f"\n{text}")
+    print(f"\nTargets (issue 17, {args.horizon}-step mean nRMSE):\n{targets_text(checks)}\n\n"
+          f"{minutes:.1f} min (this invocation)")
     record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
               "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
               "pretrained": pretrained, "horizon": args.horizon,

@@ -77,3 +77,15 @@ def test_scratch_shots_must_lie_above_the_fine_tuned_ones(capsys):
     with pytest.raises(SystemExit):
         transfer.parse_args(["--shots", "8", "32", "--scratch-shots", "16"])
     assert "--scratch-shots [16]: each must be above the largest --shots (32)" in capsys.readouterr().err
+
+
+def test_zero_shot_only_trains_nothing_and_checks_the_first_target(tmp_path):
+    transfer = _load()
+    record = transfer.main(["--quick", "--work-dir", str(tmp_path / "work"), "--zero-shot-only",
+                            "--families", "kdv_1d", "fitzhugh_nagumo_2d"])
+    assert list(record["results"]) == ["kdv_1d", "fitzhugh_nagumo_2d"]
+    for family in record["results"].values():
+        assert family["shots"] == {} and _finite_row(family["zero_shot"]["zero-shot"])
+    assert [t["target"] for t in record["targets"]] == ["zero-shot below persistence"]
+    assert record["targets"][0]["of"] == 2 and record["data_efficiency"] == {}
+    assert not list((tmp_path / "work" / "runs").glob("*/n*"))  # no training ran
