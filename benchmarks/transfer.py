@@ -460,7 +460,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
         parser.error(f"{given}: each must be in 1..{train_split} (the training split of --n-traj {args.n_traj}); "
                      f"raise --n-traj")
     if args.scratch_shots and min(args.scratch_shots) <= max(args.shots):
-        parser.error(f"--scratch-shots {args.scratch_shots}: each must be above the largest --shots ({max(args.shots)})")
+        parser.error(f"--scratch-shots {args.scratch_shots}: each must be above the largest --shots "
+                     f"({max(args.shots)})")
     if args.frames < args.history + args.horizon:
         parser.error(f"--frames {args.frames} leaves no {args.horizon}-step rollout after --history {args.history}")
     if args.pretrained is not None and not args.pretrained.exists():
