@@ -10,12 +10,13 @@ from tests.conftest import TINY_MODEL
 RECIPE = Path(__file__).parents[2] / "examples" / "configs" / "recipe.yaml"
 
 
-def test_the_recipe_uses_every_option_it_promises():
+def test_the_recipe_uses_the_options_its_comments_promise():
     recipe = TrainConfig.from_file(RECIPE, datasets=["burgers_1d"])  # its corpus need not exist to read it
     raw = read_config_file(RECIPE)
     assert [d["source"] for d in raw["datasets"]] == ["corpus:runs/corpus"]
-    assert recipe.min_history == 1 and recipe.history == recipe.morph_config().max_ar
-    assert recipe.curriculum_steps > 0 and recipe.unroll > 1 and 0 < recipe.noise < 1
+    assert recipe.min_history == 2 and recipe.history == recipe.morph_config().max_ar == 4
+    # off, as measured best at CPU budgets (docs/benchmarks.md, "Recipe ablation")
+    assert recipe.curriculum_steps == 0 and recipe.unroll == 1 and recipe.noise == 0
     assert recipe.loss_balance == "ema" and 0 < recipe.warmup_steps < recipe.steps and recipe.min_lr_ratio < 1
 
 
@@ -26,7 +27,7 @@ def test_the_recipe_trains_a_few_steps_on_a_corpus(corpus, tmp_path):
         "steps": 4, "curriculum_steps": 1, "warmup_steps": 1, "batch_size": 2, "val_windows": 2,
         "checkpoint_every": 2, "num_workers": 0, "output_dir": str(tmp_path / "run"),
         "cache_dir": str(tmp_path / "cache")})
-    assert len(config.datasets) == 2 and config.unroll == 3 and config.loss_balance == "ema"
+    assert len(config.datasets) == 2 and config.min_history == 2 and config.loss_balance == "ema"
     result = train(config, progress=False)
     assert result.steps == 4 and result.final_loss == result.final_loss  # not NaN
     assert set(result.per_dataset) == {"burgers_1d", "heat_1d"}
