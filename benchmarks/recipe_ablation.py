@@ -47,15 +47,16 @@ logger = logging.getLogger("recipe_ablation")
 
 def run_variant(args: argparse.Namespace, name: str) -> dict[str, Any]:
     from morph.train import TrainConfig, train
-    from pde_data.simulators import SIMULATORS as ALL
 
     out = args.work_dir / name.replace(" ", "_").replace(",", "")
     if not (out / "summary.json").is_file():
         options = dict(VARIANTS[name])
         values = yaml.safe_load(RECIPE.read_text())
         values["model"] = {**values["model"], **MODEL, "max_ar": options.pop("max_ar")}
+        manifest = json.loads((args.corpus / "corpus.json").read_text())
+        in_corpus = {store["simulator"] for store in manifest["stores"].values()}
         values.update(options, datasets=[{"source": f"corpus:{args.corpus}",
-                                          "exclude": sorted(set(ALL) - set(SIMULATORS))}],
+                                          "exclude": sorted(in_corpus - set(SIMULATORS))}],
                       output_dir=str(out), steps=args.steps, batch_size=args.batch_size, warmup_steps=50,
                       batches_per_epoch=args.steps, checkpoint_every=args.steps, val_windows=32, num_workers=0,
                       seed=args.seed)
