@@ -89,3 +89,13 @@ def test_zero_shot_only_trains_nothing_and_checks_the_first_target(tmp_path):
     assert [t["target"] for t in record["targets"]] == ["zero-shot below persistence"]
     assert record["targets"][0]["of"] == 2 and record["data_efficiency"] == {}
     assert not list((tmp_path / "work" / "runs").glob("*/n*"))  # no training ran
+
+
+def test_the_leave_out_starter_config_excludes_exactly_the_held_out_families():
+    import yaml
+
+    transfer = _load()
+    config = yaml.safe_load((SCRIPT.parent.parent / "examples" / "configs" / "starter_leave_out.yaml").read_text())
+    (source,) = config["datasets"]
+    held = {name for family in transfer.FAMILIES.values() for name in family.relatives}
+    assert source["source"].startswith("corpus:") and sorted(source["exclude"]) == sorted(held)
