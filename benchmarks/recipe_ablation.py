@@ -53,10 +53,7 @@ def run_variant(args: argparse.Namespace, name: str) -> dict[str, Any]:
         options = dict(VARIANTS[name])
         values = yaml.safe_load(RECIPE.read_text())
         values["model"] = {**values["model"], **MODEL, "max_ar": options.pop("max_ar")}
-        manifest = json.loads((args.corpus / "corpus.json").read_text())
-        in_corpus = {store["simulator"] for store in manifest["stores"].values()}
-        values.update(options, datasets=[{"source": f"corpus:{args.corpus}",
-                                          "exclude": sorted(in_corpus - set(SIMULATORS))}],
+        values.update(options, datasets=[{"source": f"corpus:{args.corpus}", "exclude": args.exclude}],
                       output_dir=str(out), steps=args.steps, batch_size=args.batch_size, warmup_steps=50,
                       batches_per_epoch=args.steps, checkpoint_every=args.steps, val_windows=32, num_workers=0,
                       seed=args.seed)
@@ -82,6 +79,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     if not (args.corpus / "corpus.json").is_file():
         parser.error(f"--corpus {args.corpus}: no corpus there; build one with "
                      f"`morph data corpus --out {args.corpus} --scale small`")
+    manifest = json.loads((args.corpus / "corpus.json").read_text())
+    in_corpus = {store["simulator"] for store in manifest["stores"].values()}
+    args.exclude = sorted(in_corpus - set(SIMULATORS))  # the trainer refuses names the corpus lacks
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("accelerate", "morph", "pde_data"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -156,6 +156,8 @@ def pretrain(args: argparse.Namespace, corpus_dir: Path) -> Path:
     """The recipe on the corpus less the held-out families: the run directory (a checkpoint).
     Resumes an interrupted pretraining in `--work-dir/pretrain`; a finished one is kept."""
     from morph.train import TrainConfig, train
+    from morph.train.loop import STATE_DIR
+    from morph.train.state import latest_training_state
 
     out = args.work_dir / "pretrain"
     held = {name for family in args.families for name in FAMILIES[family].relatives}
@@ -182,9 +184,6 @@ def pretrain(args: argparse.Namespace, corpus_dir: Path) -> Path:
     logger.info("pretraining: %s, %d steps x batch %d on %d stores (held out: %s) -> %s",
                 {k: v for k, v in config.model.items() if k in ("preset", "dim", "depth", "heads")},
                 config.steps, config.batch_size, len(config.datasets), ", ".join(sorted(held)), out)
-    from morph.train.loop import STATE_DIR
-    from morph.train.state import latest_training_state
-
     resumable = latest_training_state(out / STATE_DIR) is not None  # an interrupted pretraining
     result = train(config, resume=resumable, progress=args.progress)
     _save(out, settings, {"steps": result.steps, "final_loss": result.final_loss, "seconds": result.seconds})
@@ -482,9 +481,8 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     args.work_dir.mkdir(parents=True, exist_ok=True)
     pretrained = base(args.pretrained or pretrain(args, corpus(args)))
     results: dict[str, Any] = {}
-    plan = [(shots, list(MODELS)) for shots in args.shots] + [(shots, SCRATCH) for shots in args.scratch_shots]
-    if args.zero_shot_only:
-        plan = []
+    plan = [] if args.zero_shot_only else (
+        [(shots, list(MODELS)) for shots in args.shots] + [(shots, SCRATCH) for shots in args.scratch_shots])
     total = len(args.families) * args.seeds * sum(len(labels) for _, labels in plan)
     done = 0
     for name in args.families:
@@ -508,11 +506,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     minutes = (time.perf_counter() - started) / 60
     text, checks = table(results, args.horizon), targets(results)
     efficiency = {} if args.zero_shot_only else data_efficiency(results)
+    print(f"\n{text}")
     if efficiency:
-        text_efficiency = efficiency_text(efficiency)
-        print(f"\n{text}\n\nData efficiency (trajectories from scratch to match fine-tuning):\n{text_efficiency}")
-    else:
-        print(f"\n{text}")
+        print(f"\nData efficiency (trajectories from scratch to match fine-tuning):\n{efficiency_text(efficiency)}")
     print(f"\nTargets (issue 17, {args.horizon}-step mean nRMSE):\n{targets_text(checks)}\n\n"
           f"{minutes:.1f} min (this invocation)")
     record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
