@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 
+from pde_data.dataset import PDEDataset
 from pde_data.errors import DataError
 from pde_data.files import write_text_atomic
 from pde_data.progress import progress_bar
@@ -48,7 +49,7 @@ from pde_data.simulators._parameters import describe_parameters
 from pde_data.readers import convert
 from pde_data.store import is_store, open_store
 
-__all__ = ["CORPUS_RANGES", "MANIFEST", "SCALES", "build_corpus", "plan_corpus"]
+__all__ = ["CORPUS_RANGES", "MANIFEST", "SCALES", "build_corpus", "generate_store", "plan_corpus"]
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,14 @@ def plan_corpus(scale: str = "tiny", only: Optional[Iterable[str]] = None, seed:
                     plans.append(StorePlan(f"{stem}.zarr", name, boundary, resolution, n_traj, settings["steps"],
                                            store_seed, dict(CORPUS_RANGES.get(name, {}))))
     return plans
+
+
+def generate_store(plan: StorePlan, n_traj: Optional[int] = None) -> PDEDataset:
+    """The store `plan` describes, simulated in memory (with `n_traj` trajectories instead of the
+    plan's when given: the same simulator, boundary, resolution, parameter ranges and seed)."""
+    extra = {} if plan.boundary is None else {"boundary": plan.boundary}
+    return generate(plan.simulator, n_traj=n_traj or plan.n_traj, steps=plan.steps, resolution=plan.resolution,
+                    seed=plan.seed, **plan.parameters, **extra)
 
 
 def _store_matches(path: Path, plan: StorePlan) -> bool:
@@ -217,9 +226,7 @@ def build_corpus(out_dir: Union[str, os.PathLike], scale: str = "tiny", only: Op
             _write_manifest(out, _with_totals(manifest))
             shutil.rmtree(path)
         started = time.perf_counter()
-        extra = {} if plan.boundary is None else {"boundary": plan.boundary}
-        dataset = generate(plan.simulator, n_traj=plan.n_traj, steps=plan.steps, resolution=plan.resolution,
-                           seed=plan.seed, **plan.parameters, **extra)
+        dataset = generate_store(plan)
         convert(dataset, path, progress=False)
         entry = asdict(plan)
         entry.update(frame_dt=dataset.spec.dt, bytes=_size(path), seconds=round(time.perf_counter() - started, 3),

@@ -1,0 +1,39 @@
+"""benchmarks/starter_eval.py: models side by side on fresh corpus stores, at smoke size."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+from tests.conftest import tiny_model
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "starter_eval.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("starter_eval_benchmark", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_two_models_on_the_same_windows_and_a_store_one_cannot_take(tmp_path, capsys):
+    one_field, three_fields = tmp_path / "one", tmp_path / "three"
+    tiny_model(seed=0, max_fields=1).save_pretrained(one_field)
+    tiny_model(seed=1, max_fields=3).save_pretrained(three_fields)
+    out = tmp_path / "eval.json"
+    result = _load().main(["--model", f"one={one_field}", "--model", f"three={three_fields}", "--scale", "tiny",
+                           "--only", "heat_1d", "euler_2d", "--n-traj", "2", "--history", "2", "--horizon", "3",
+                           "--json", str(out)])
+    rows = result["rows"]
+    assert sorted(rows) == ["euler_2d-open-r32", "euler_2d-reflective-r32", "heat_1d-dirichlet-r64"]
+    heat = rows["heat_1d-dirichlet-r64"]
+    assert heat["one"]["persistence_horizon"] == heat["three"]["persistence_horizon"]  # the same windows
+    assert heat["one"]["horizon"] != heat["three"]["horizon"]  # different weights
+    assert all(math.isfinite(v) for r in heat.values() for k, v in r.items() if k != "diverged")
+    assert heat["one"]["windows"] == heat["three"]["windows"] > 0
+    assert rows["euler_2d-open-r32"]["one"] is None and rows["euler_2d-open-r32"]["three"] is not None
+    printed = capsys.readouterr().out
+    assert "| euler_2d-open-r32 |" in printed and " - | - |" in printed
+    assert "Over the 1 stores every model takes" in printed
+    assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(rows))
