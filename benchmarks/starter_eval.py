@@ -20,10 +20,11 @@ import argparse
 import json
 import logging
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from pde_data import DataError, generate
 from pde_data.files import write_text_atomic
@@ -39,14 +40,14 @@ LEGACY = ("burgers_1d", "euler_1d", "shallow_water_2d", "navier_stokes_2d", "adv
 LEGACY_SEED = 987_000
 
 
-def datasets(args: argparse.Namespace) -> list[tuple[str, Any]]:
-    """(row label, PDEDataset) per store, in the corpus plan's order, then the legacy ones."""
-    out = [(plan.path.removesuffix(".zarr"), generate_store(plan, n_traj=args.n_traj))
-           for plan in plan_corpus(args.scale, args.only, seed=args.seed)]
+def datasets(args: argparse.Namespace) -> Iterator[tuple[str, Any]]:
+    """(row label, PDEDataset) per store, in the corpus plan's order, then the legacy ones; each
+    simulated when it is reached."""
+    for plan in plan_corpus(args.scale, args.only, seed=args.seed):
+        yield plan.path.removesuffix(".zarr"), generate_store(plan, n_traj=args.n_traj)
     if args.legacy:
-        out += [(f"{name} (generate defaults)", generate(name, n_traj=args.n_traj, steps=20, seed=LEGACY_SEED + i))
-                for i, name in enumerate(LEGACY)]
-    return out
+        for i, name in enumerate(LEGACY):
+            yield f"{name} (generate defaults)", generate(name, n_traj=args.n_traj, steps=20, seed=LEGACY_SEED + i)
 
 
 def score(model: Any, dataset: Any, args: argparse.Namespace) -> dict[str, Any] | None:
@@ -61,10 +62,6 @@ def score(model: Any, dataset: Any, args: argparse.Namespace) -> dict[str, Any] 
             "persistence_step_1": curves["persistence"]["step_1"],
             "persistence_horizon": curves["persistence"]["horizon"],
             "diverged": len(result.diverged), "windows": result.n_windows}
-
-
-def geometric_mean(values: list[float]) -> float:
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else math.nan
 
 
 def report(rows: dict[str, dict[str, Any]], labels: list[str], horizon: int) -> str:
@@ -89,12 +86,13 @@ def report(rows: dict[str, dict[str, Any]], labels: list[str], horizon: int) -> 
                  "model takes:")
     for label in labels:
         scored = [rows[name][label] for name in common]
-        summary = {key: (geometric_mean([r[key] / r[f"persistence_{key}"] for r in scored]),
-                         sum(r[key] < r[f"persistence_{key}"] for r in scored)) for key in ("step_1", "horizon")}
+        ratios = {key: [r[key] / r[f"persistence_{key}"] for r in scored] for key in ("step_1", "horizon")}
+        mean = {key: statistics.geometric_mean(v) if v else math.nan for key, v in ratios.items()}
+        below = {key: sum(ratio < 1 for ratio in v) for key, v in ratios.items()}
         diverged = sum(r["diverged"] for r in scored)
-        lines.append(f"- {label}: geometric mean {summary['step_1'][0]:.3f} at 1 step (below persistence on "
-                     f"{summary['step_1'][1]}), {summary['horizon'][0]:.3f} over {horizon} steps (below on "
-                     f"{summary['horizon'][1]}); {diverged} of {sum(r['windows'] for r in scored)} rollouts diverged")
+        lines.append(f"- {label}: geometric mean {mean['step_1']:.3f} at 1 step (below persistence on "
+                     f"{below['step_1']}), {mean['horizon']:.3f} over {horizon} steps (below on "
+                     f"{below['horizon']}); {diverged} of {sum(r['windows'] for r in scored)} rollouts diverged")
     return "\n".join(lines)
 
 
@@ -115,7 +113,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     specs = args.model or ["starter=starter"]
     if any("=" not in s for s in specs):
         parser.error(f"--model takes LABEL=PATH, got {specs!r}")
-    models = {label: load_pretrained(path) for label, path in (s.split("=", 1) for s in specs)}
+    paths = dict(s.split("=", 1) for s in specs)
+    models = {label: load_pretrained(path) for label, path in paths.items()}
     started = time.perf_counter()
     rows = {}
     for name, dataset in datasets(args):
@@ -123,9 +122,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         logger.info("%s done (%.0f s)", name, time.perf_counter() - started)
     text = report(rows, list(models), args.horizon)
     print(text)
-    print(f"\n{time.perf_counter() - started:.0f} s on {cpu_model()}")
-    result = {"models": dict(s.split("=", 1) for s in specs), "settings": {k: v for k, v in vars(args).items()
-              if k not in ("json", "model")}, "rows": rows, "cpu": cpu_model()}
+    cpu = cpu_model()
+    print(f"\n{time.perf_counter() - started:.0f} s on {cpu}")
+    result = {"models": paths, "settings": {k: v for k, v in vars(args).items() if k not in ("json", "model")},
+              "rows": rows, "cpu": cpu}
     if args.json:
         write_text_atomic(args.json, json.dumps(result, indent=1))
     return result

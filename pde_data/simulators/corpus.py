@@ -137,8 +137,8 @@ def generate_store(plan: StorePlan, n_traj: Optional[int] = None) -> PDEDataset:
     """The store `plan` describes, simulated in memory (with `n_traj` trajectories instead of the
     plan's when given: the same simulator, boundary, resolution, parameter ranges and seed)."""
     extra = {} if plan.boundary is None else {"boundary": plan.boundary}
-    return generate(plan.simulator, n_traj=n_traj or plan.n_traj, steps=plan.steps, resolution=plan.resolution,
-                    seed=plan.seed, **plan.parameters, **extra)
+    return generate(plan.simulator, n_traj=plan.n_traj if n_traj is None else n_traj, steps=plan.steps,
+                    resolution=plan.resolution, seed=plan.seed, **plan.parameters, **extra)
 
 
 def _store_matches(path: Path, plan: StorePlan) -> bool:
