@@ -74,7 +74,9 @@ class DataSource:
     `max_train_traj` keeps only that many trajectories of the training split
     (the first ones of its sorted indices; validation and test are unchanged).
     A `corpus:DIR` source (`morph data corpus`) trains on every store of that corpus, less the
-    simulators named in `exclude` (e.g. the held-out families of a leave-family-out pretraining).
+    simulators named in `exclude` (e.g. the held-out families of a leave-family-out pretraining);
+    each simulator's share of its weight is equal unless `simulator_weights` scales some of them
+    (e.g. `{"heat_3d": 3.0}`: three times the batches of any other simulator).
     """
 
     source: str
@@ -88,6 +90,7 @@ class DataSource:
     batch_size: Optional[int] = None
     max_train_traj: Optional[int] = None
     exclude: list[str] = field(default_factory=list)
+    simulator_weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.max_train_traj is not None and (isinstance(self.max_train_traj, bool)
@@ -103,6 +106,14 @@ class DataSource:
             raise ConfigError(f"dataset {self.source!r}: exclude must be a list of simulator names, "
                               f"got {self.exclude!r}")
         self.exclude = list(self.exclude)
+        if not isinstance(self.simulator_weights, dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                for k, v in self.simulator_weights.items()):
+            raise ConfigError(f"dataset {self.source!r}: simulator_weights must map simulator names to numbers > 0, "
+                              f"got {self.simulator_weights!r}")
+        if self.simulator_weights and not self.source.startswith(CORPUS_PREFIX):
+            raise ConfigError(f"dataset {self.source!r}: simulator_weights scales the simulators of a "
+                              f"{CORPUS_PREFIX}DIR source only; use weight for this one")
         if self.exclude and not self.source.startswith(CORPUS_PREFIX):
             raise ConfigError(f"dataset {self.source!r}: exclude ({', '.join(self.exclude)}) leaves simulators out "
                               f"of a {CORPUS_PREFIX}DIR source only; drop it, or name the corpus as {CORPUS_PREFIX}DIR")
@@ -131,8 +142,8 @@ CORPUS_PREFIX = "corpus:"
 
 def _expand_corpus(source: "DataSource") -> list["DataSource"]:
     """A `corpus:DIR` source as one source per store of the corpus in DIR (its `corpus.json`), less
-    the simulators in `source.exclude`: each simulator gets an equal share of the source's weight,
-    split evenly among its stores."""
+    the simulators in `source.exclude`: each simulator gets a share of the source's weight in
+    proportion to its `source.simulator_weights` entry (1 if none), split evenly among its stores."""
     if not source.source.startswith(CORPUS_PREFIX):
         return [source]
     directory = Path(source.source[len(CORPUS_PREFIX):])
@@ -156,14 +167,20 @@ def _expand_corpus(source: "DataSource") -> list["DataSource"]:
     if unknown:
         raise ConfigError(f"dataset {source.source!r}: exclude names {', '.join(unknown)}, not in the corpus; "
                           f"it holds {', '.join(per_simulator)}")
+    unknown = sorted(set(source.simulator_weights) - set(per_simulator))
+    if unknown:
+        raise ConfigError(f"dataset {source.source!r}: simulator_weights names {', '.join(unknown)}, not in the "
+                          f"corpus; it holds {', '.join(per_simulator)}")
     kept = {name: paths for name, paths in per_simulator.items() if name not in source.exclude}
     if not kept:
         raise ConfigError(f"dataset {source.source!r}: exclude leaves out every simulator of the corpus "
                           f"({', '.join(per_simulator)}); keep at least one")
-    share = source.weight / len(kept)
-    return [dataclasses.replace(source, source=str((directory / path).resolve()), weight=share / len(paths),
-                                exclude=[])
-            for paths in kept.values() for path in paths]
+    relative = {name: source.simulator_weights.get(name, 1.0) for name in kept}
+    total = sum(relative.values())
+    return [dataclasses.replace(source, source=str((directory / path).resolve()),
+                                weight=source.weight * relative[name] / total / len(paths),
+                                exclude=[], simulator_weights={})
+            for name, paths in kept.items() for path in paths]
 
 
 def exclude_from_corpus(datasets: list[Any], names: list[str]) -> list[DataSource]:

@@ -66,6 +66,40 @@ def test_exclude_leaves_simulators_out_of_a_corpus_source(corpus, tmp_path):
     assert sorted(d.source for d in TrainConfig.from_file(path).datasets) == burgers
 
 
+def test_simulator_weights_scale_a_simulators_share_of_a_corpus_source(corpus):
+    stores = json.loads((corpus / "corpus.json").read_text())["stores"]
+    config = TrainConfig(datasets=[{"source": f"corpus:{corpus}", "weight": 2.0,
+                                    "simulator_weights": {"heat_1d": 3.0}}],
+                         model={"preset": "Ti", **TINY_MODEL, "max_ar": 2}, history=2)
+    share = {}
+    for d in config.datasets:
+        name = stores[d.source[len(str(corpus.resolve())) + 1:]]["simulator"]
+        share[name] = share.get(name, 0) + d.weight
+    assert share == pytest.approx({"burgers_1d": 0.5, "heat_1d": 1.5})  # 1 : 3 of the source's 2.0
+    assert all(d.simulator_weights == {} for d in config.datasets)
+    # with the other simulator excluded, the weighted one takes the whole weight
+    config = TrainConfig(datasets=[{"source": f"corpus:{corpus}", "exclude": ["burgers_1d"],
+                                    "simulator_weights": {"heat_1d": 3.0}}],
+                         model={"preset": "Ti", **TINY_MODEL, "max_ar": 2}, history=2)
+    assert sum(d.weight for d in config.datasets) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("weights, message", [
+    ({"kdv_1d": 2.0}, "simulator_weights names kdv_1d, not in the corpus; it holds burgers_1d, heat_1d"),
+    ({"heat_1d": 0}, "simulator_weights must map simulator names to numbers > 0"),
+    ({"heat_1d": "3"}, "simulator_weights must map simulator names to numbers > 0"),
+    (["heat_1d"], "simulator_weights must map simulator names to numbers > 0"),
+])
+def test_bad_simulator_weights_are_refused_with_what_to_give(corpus, weights, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(datasets=[{"source": f"corpus:{corpus}", "simulator_weights": weights}])
+
+
+def test_simulator_weights_on_a_source_that_is_not_a_corpus_is_refused():
+    with pytest.raises(ConfigError, match="simulator_weights scales the simulators of a corpus:DIR source only"):
+        TrainConfig(datasets=[{"source": "burgers_1d", "simulator_weights": {"burgers_1d": 2.0}}])
+
+
 @pytest.mark.parametrize("exclude, message", [
     (["kdv_1d"], "exclude names kdv_1d, not in the corpus; it holds burgers_1d, heat_1d"),
     (["heat_1d", "no_such_pde"], "exclude names no_such_pde, not in the corpus; it holds burgers_1d, heat_1d"),
