@@ -1,68 +1,60 @@
 #!/usr/bin/env bash
-# How the shipped starter model (morph/weights/starter/) was trained: on one GPU, in a time budget.
+# How the shipped starter model (morph/weights/starter/) was trained: the recipe at the starter's
+# size on the whole small corpus, in two stages, on 2 CPU cores (docs/benchmarks.md, "The starter").
 #
-#   BUDGET_S=330 bash examples/train_starter.sh runs/starter
+#   bash examples/train_starter.sh runs/starter       # run it again after an interruption: it resumes
 #
-# 1. generates the built-in mix of examples/configs/starter.yaml into the cache, one process
-#    per simulator; 2. measures the step rate with a short run; 3. runs
-#    `morph pretrain --config examples/configs/starter.yaml --steps N` with the N that fits
-#    BUDGET_S seconds; 4. writes the model in float16 to OUT/starter (what the package ships).
+# 1. builds the small corpus in runs/corpus (the path both configs name; `morph data corpus` resumes);
+# 2. stage 1: `morph pretrain --config examples/configs/starter_corpus.yaml` (3600 steps);
+# 3. stage 2: `morph pretrain --config examples/configs/starter_corpus_stage2.yaml` from stage 1's
+#    weights (4800 steps, heat_3d weighted 3x);
+# 4. writes the last stage's model in float16 to OUT/starter (what the package ships).
+# OUT is relative to the repository root (the script runs there; both configs name runs/corpus).
+# Each stage resumes from its latest checkpoint and is skipped once it has finished (so STEPS1,
+# STEPS2 and BATCH change only a stage that has not; keep `steps` above `warmup_steps`). With more
+# compute, raise `steps` and `batch_size` (STEPS1, STEPS2 and BATCH here override the configs':
+#   STEPS1=20000 STEPS2=0 BATCH=64 bash examples/train_starter.sh runs/starter_gpu   # one long stage
+# where STEPS2=0 skips stage 2 and exports stage 1).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 OUT=${1:-runs/starter}
-CONFIG=${CONFIG:-examples/configs/starter.yaml}
-BUDGET_S=${BUDGET_S:-330}
-CALIB_STEPS=${CALIB_STEPS:-60}
+OUT=${OUT%/}
+export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
-STAGE=${STAGE:-all}   # all, data (generate only) or train (data already generated)
+STAGE1_CONFIG=examples/configs/starter_corpus.yaml
+STAGE2_CONFIG=examples/configs/starter_corpus_stage2.yaml
 
-if [ "$STAGE" != train ]; then
-echo "== generating data ($(date +%T))"
-$PY - "$CONFIG" <<'PYEOF'
-import sys, time
-from multiprocessing import Pool
-from morph.train import TrainConfig
-from morph.train.data import resolve_source
+echo "== building the corpus ($(date +%T))"
+$PY -m morph data corpus --out runs/corpus --scale small --quiet
 
-config = TrainConfig.from_file(sys.argv[1])
-def make(source):
-    start = time.perf_counter()
-    dataset = resolve_source(source, config.cache)
-    return f"{source.source}: {len(dataset)} trajectories in {time.perf_counter() - start:.0f} s"
-with Pool(len(config.datasets)) as pool:
-    for line in pool.map(make, config.datasets):
-        print(line, flush=True)
-PYEOF
+stage() {  # stage NAME CONFIG STEPS [extra flags]: one resumable pretraining run in OUT/NAME
+    local name=$1 config=$2 steps=$3
+    shift 3
+    if [ -f "$OUT/$name/final/config.json" ]; then
+        echo "== $name: finished earlier ($OUT/$name/final)"
+        [ -f "$OUT/$name/train.log" ] || cp "$OUT/$name.log" "$OUT/$name/train.log" 2>/dev/null || true
+        return
+    fi
+    echo "== $name: training ($(date +%T))"
+    mkdir -p "$OUT"
+    $PY -m morph pretrain --config "$config" --out "$OUT/$name" --resume --quiet \
+        ${steps:+--steps "$steps"} ${BATCH:+--batch-size "$BATCH"} "$@" 2>&1 | tee -a "$OUT/$name.log"
+    cp "$OUT/$name.log" "$OUT/$name/train.log"
+}
+stage stage1 "$STAGE1_CONFIG" "${STEPS1:-}"
+LAST=stage1
+if [ "${STEPS2:-}" != 0 ]; then
+    stage stage2 "$STAGE2_CONFIG" "${STEPS2:-}" --init-checkpoint "$OUT/stage1/final"
+    LAST=stage2
 fi
-[ "$STAGE" = data ] && exit 0
-
-echo "== measuring the step rate ($(date +%T))"
-rm -rf "$OUT.calib"
-$PY -m morph pretrain --config "$CONFIG" --steps "$CALIB_STEPS" --out "$OUT.calib" --quiet \
-    --checkpoint-every 100000 > "$OUT.calib.log" 2>&1 || { cat "$OUT.calib.log"; exit 1; }
-STEPS=$($PY - "$OUT.calib/metrics.csv" "$BUDGET_S" "$CONFIG" <<'PYEOF'
-import csv, sys
-from morph.train import TrainConfig
-rows = list(csv.DictReader(open(sys.argv[1])))
-batch = TrainConfig.from_file(sys.argv[3]).batch_size
-times = sorted(batch / float(r["samples_per_s"]) for r in rows[len(rows) // 3:])
-step_s = sum(times) / len(times)
-print(max(100, int(float(sys.argv[2]) / (step_s * 1.05)) // 100 * 100))
-PYEOF
-)
-echo "step rate measured; training $STEPS steps"
-
-echo "== training ($(date +%T))"
-rm -rf "$OUT"
-$PY -m morph pretrain --config "$CONFIG" --steps "$STEPS" --out "$OUT" --quiet 2>&1 | tee "$OUT.train.log"
-mv "$OUT.train.log" "$OUT/train.log"
 
 echo "== float16 export ($(date +%T))"
-$PY - "$OUT" <<'PYEOF'
+$PY - "$OUT" "$LAST" <<'PYEOF'
 import sys
 from pathlib import Path
 from morph import MORPH
 out = Path(sys.argv[1])
-model = MORPH.from_pretrained(out / "final")
+model = MORPH.from_pretrained(out / sys.argv[2] / "final")
 model.half().save_pretrained(out / "starter")
 print("wrote", out / "starter", sum(f.stat().st_size for f in (out / "starter").iterdir()) // 2**20, "MiB")
 PYEOF

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -100,16 +101,17 @@ class DataSource:
                               f"got {self.max_train_traj!r}")
         if not isinstance(self.source, str) or not self.source:
             raise ConfigError(f"dataset source must be a simulator name or a path, got {self.source!r}")
-        if not (isinstance(self.weight, (int, float)) and self.weight > 0):
-            raise ConfigError(f"dataset {self.source!r}: weight must be > 0, got {self.weight!r}")
+        if not (isinstance(self.weight, (int, float)) and 0 < self.weight < math.inf):
+            raise ConfigError(f"dataset {self.source!r}: weight must be a finite number > 0, got {self.weight!r}")
         if not isinstance(self.exclude, (list, tuple)) or not all(isinstance(n, str) for n in self.exclude):
             raise ConfigError(f"dataset {self.source!r}: exclude must be a list of simulator names, "
                               f"got {self.exclude!r}")
         self.exclude = list(self.exclude)
         if not isinstance(self.simulator_weights, dict) or not all(
-                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf
                 for k, v in self.simulator_weights.items()):
-            raise ConfigError(f"dataset {self.source!r}: simulator_weights must map simulator names to numbers > 0, "
+            raise ConfigError(f"dataset {self.source!r}: simulator_weights must map simulator names to finite "
+                              f"numbers > 0, "
                               f"got {self.simulator_weights!r}")
         if self.simulator_weights and not self.source.startswith(CORPUS_PREFIX):
             raise ConfigError(f"dataset {self.source!r}: simulator_weights scales the simulators of a "

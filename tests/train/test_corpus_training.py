@@ -84,11 +84,24 @@ def test_simulator_weights_scale_a_simulators_share_of_a_corpus_source(corpus):
     assert sum(d.weight for d in config.datasets) == pytest.approx(1.0)
 
 
+def test_simulator_weights_split_a_simulators_share_evenly_among_its_stores(tmp_path):
+    # `corpus:DIR` expansion reads the manifest only: one simulator with two stores, one with one
+    stores = {"a-periodic.zarr": {"simulator": "allen_cahn_2d"}, "a-neumann.zarr": {"simulator": "allen_cahn_2d"},
+              "h.zarr": {"simulator": "heat_3d"}}
+    (tmp_path / "corpus.json").write_text(json.dumps({"stores": stores, "complete": True}))
+    sources = TrainConfig(datasets=[{"source": f"corpus:{tmp_path}", "simulator_weights": {"heat_3d": 2.0}}],
+                          model={"preset": "Ti", **TINY_MODEL, "max_ar": 2}, history=2).datasets
+    weights = {Path(d.source).name: d.weight for d in sources}
+    assert weights == pytest.approx({"a-periodic.zarr": 1 / 6, "a-neumann.zarr": 1 / 6, "h.zarr": 2 / 3})
+
+
 @pytest.mark.parametrize("weights, message", [
     ({"kdv_1d": 2.0}, "simulator_weights names kdv_1d, not in the corpus; it holds burgers_1d, heat_1d"),
-    ({"heat_1d": 0}, "simulator_weights must map simulator names to numbers > 0"),
-    ({"heat_1d": "3"}, "simulator_weights must map simulator names to numbers > 0"),
-    (["heat_1d"], "simulator_weights must map simulator names to numbers > 0"),
+    ({"heat_1d": 0}, "simulator_weights must map simulator names to finite numbers > 0"),
+    ({"heat_1d": float("inf")}, "simulator_weights must map simulator names to finite numbers > 0"),
+    ({"heat_1d": True}, "simulator_weights must map simulator names to finite numbers > 0"),
+    ({"heat_1d": "3"}, "simulator_weights must map simulator names to finite numbers > 0"),
+    (["heat_1d"], "simulator_weights must map simulator names to finite numbers > 0"),
 ])
 def test_bad_simulator_weights_are_refused_with_what_to_give(corpus, weights, message):
     with pytest.raises(ConfigError, match=message):
