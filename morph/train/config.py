@@ -111,8 +111,7 @@ class DataSource:
                 isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf
                 for k, v in self.simulator_weights.items()):
             raise ConfigError(f"dataset {self.source!r}: simulator_weights must map simulator names to finite "
-                              f"numbers > 0, "
-                              f"got {self.simulator_weights!r}")
+                              f"numbers > 0, got {self.simulator_weights!r}")
         if self.simulator_weights and not self.source.startswith(CORPUS_PREFIX):
             raise ConfigError(f"dataset {self.source!r}: simulator_weights scales the simulators of a "
                               f"{CORPUS_PREFIX}DIR source only; use weight for this one")

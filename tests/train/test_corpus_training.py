@@ -12,6 +12,16 @@ from morph.train import ConfigError, TrainConfig, train
 from tests.conftest import TINY_MODEL
 
 
+def simulator_shares(config: TrainConfig, corpus: Path) -> dict[str, float]:
+    """The summed weight per simulator of `config`'s datasets, which are stores of `corpus`."""
+    stores = json.loads((corpus / "corpus.json").read_text())["stores"]
+    share: dict[str, float] = {}
+    for d in config.datasets:
+        name = stores[str(Path(d.source).relative_to(corpus.resolve()))]["simulator"]
+        share[name] = share.get(name, 0) + d.weight
+    return share
+
+
 def test_morph_data_corpus_writes_stores_and_a_manifest(corpus, capsys):
     manifest = json.loads((corpus / "corpus.json").read_text())
     simulators = {entry["simulator"] for entry in manifest["stores"].values()}
@@ -28,10 +38,7 @@ def test_a_corpus_source_trains_on_every_store_with_equal_shares_per_simulator(c
                          history=2, steps=3, batch_size=2, val_windows=2, output_dir=str(tmp_path / "run"),
                          cache_dir=str(tmp_path / "cache"))
     assert sorted(d.source for d in config.datasets) == sorted(str((corpus / p).resolve()) for p in stores)
-    share = {}
-    for d in config.datasets:
-        name = stores[d.source[len(str(corpus.resolve())) + 1:]]["simulator"]
-        share[name] = share.get(name, 0) + d.weight
+    share = simulator_shares(config, corpus)
     assert share == pytest.approx({"burgers_1d": 0.5, "heat_1d": 0.5})
     result = train(config, progress=False)
     assert result.steps == 3 and len(result.per_dataset) >= 2
@@ -67,14 +74,10 @@ def test_exclude_leaves_simulators_out_of_a_corpus_source(corpus, tmp_path):
 
 
 def test_simulator_weights_scale_a_simulators_share_of_a_corpus_source(corpus):
-    stores = json.loads((corpus / "corpus.json").read_text())["stores"]
     config = TrainConfig(datasets=[{"source": f"corpus:{corpus}", "weight": 2.0,
                                     "simulator_weights": {"heat_1d": 3.0}}],
                          model={"preset": "Ti", **TINY_MODEL, "max_ar": 2}, history=2)
-    share = {}
-    for d in config.datasets:
-        name = stores[d.source[len(str(corpus.resolve())) + 1:]]["simulator"]
-        share[name] = share.get(name, 0) + d.weight
+    share = simulator_shares(config, corpus)
     assert share == pytest.approx({"burgers_1d": 0.5, "heat_1d": 1.5})  # 1 : 3 of the source's 2.0
     assert all(d.simulator_weights == {} for d in config.datasets)
     # with the other simulator excluded, the weighted one takes the whole weight
