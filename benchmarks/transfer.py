@@ -7,7 +7,10 @@
 Rerunning the same command continues where it stopped: the corpus build resumes, the
 pretraining resumes from its latest checkpoint (the trainer's --resume), and every
 finished training or evaluation is read back from its `result.json` in `--work-dir`
-(written atomically) instead of run again.
+(written atomically) instead of run again. `--reuse JSON` takes them from an earlier run's
+`--json` record as well (another work directory or checkout, a GPU machine's run): a result is
+taken when its settings match (the base's weights, the data store's name, the model, steps, batch
+and seed), so a table too long for one session is finished in the next.
 
 Held-out families (`FAMILIES`; each left out of pretraining with its relatives, then tested
 on one simulator of it), chosen from docs/corpus.md:
@@ -122,18 +125,49 @@ BASELINE_LR = 1e-3
 # --- the expensive, resumable parts ----------------------------------------------------------
 
 
-def _done(out: Path, settings: dict[str, Any]) -> Optional[dict[str, Any]]:
-    """The result saved in `out` by a finished run with the same settings, else None."""
+def _plain(settings: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(settings, default=str))
+
+
+def _key(settings: dict[str, Any]) -> str:
+    return json.dumps(_plain(settings), sort_keys=True)
+
+
+def _done(out: Path, settings: dict[str, Any], reused: Optional[dict[str, dict[str, Any]]] = None
+          ) -> Optional[dict[str, Any]]:
+    """The result saved in `out` by a finished run with the same settings, else the one of an
+    earlier record (`--reuse`) with the same settings (then saved in `out` too), else None."""
     path = out / RESULT
     if path.is_file():
         saved = json.loads(path.read_text())
-        if saved.get("settings") == json.loads(json.dumps(settings, default=str)):
+        if saved.get("settings") == _plain(settings):
             return saved
-    return None
+    earlier = (reused or {}).get(_key(settings))
+    if earlier is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(earlier, indent=2, default=float) + "\n")
+    return earlier
+
+
+def reusable(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """Every finished evaluation and training in earlier `--json` records, by its settings."""
+    found: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        try:
+            record = json.loads(path.read_text())
+            families = record["results"].values()
+            runs = [family["zero_shot"] for family in families]
+            runs += [run for family in families for per_shots in family["runs"].values()
+                     for seeds in per_shots.values() for run in seeds]
+            found.update((_key(run["settings"]), run) for run in runs)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise SystemExit(f"--reuse {path}: not a record written by transfer.py --json ({type(err).__name__}: "
+                             f"{err}); give the JSON file an earlier run wrote") from None
+    return found
 
 
 def _save(out: Path, settings: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    record = {**result, "settings": json.loads(json.dumps(settings, default=str))}
+    record = {**result, "settings": _plain(settings)}
     write_text_atomic(out / RESULT, json.dumps(record, indent=2, default=float) + "\n")
     return record
 
@@ -237,8 +271,9 @@ def zero_shot(args: argparse.Namespace, pretrained: dict[str, str], store: Path)
     from morph.growth import grow_to
 
     out = args.work_dir / "runs" / store.stem / "zero-shot"
-    settings = {"pretrained": pretrained, "data": str(store), "history": args.history, "horizon": args.horizon}
-    saved = _done(out, settings)
+    settings = {"pretrained": pretrained["weights"], "data": store.name, "history": args.history,
+                "horizon": args.horizon}
+    saved = _done(out, settings, args.reused)
     if saved is not None:
         return saved
     dataset = pde_data.open(store)
@@ -260,10 +295,13 @@ def train_one(args: argparse.Namespace, pretrained: dict[str, str], store: Path,
     out = args.work_dir / "runs" / store.stem / f"n{shots}" / label.split(" (")[0].replace(" ", "_") / f"s{seed}"
     common = dict(steps=args.steps, batch_size=args.batch_size, seed=seed, warmup_steps=min(50, args.steps // 10),
                   checkpoint_every=args.steps, keep_checkpoints=1, val_windows=8, cache_dir=str(args.work_dir / "cache"))
-    # a baseline from scratch owes nothing to the pretrained model: its result is reused across bases
-    settings = {"pretrained": None if "arch" in how else pretrained, "data": str(store), "how": how, "shots": shots,
-                "train": common, "history": args.history, "horizon": args.horizon}
-    saved = _done(out, settings)
+    # what the result depends on, nothing of where it lies (so that --reuse finds it from another
+    # checkout): the base's weights (a baseline from scratch owes nothing to them: its result is
+    # reused across bases), the data store by name (which holds its family, grid, size and seed)
+    settings = {"pretrained": None if "arch" in how else pretrained["weights"], "data": store.name, "how": how,
+                "shots": shots, "train": {k: v for k, v in common.items() if k != "cache_dir"},
+                "history": args.history, "horizon": args.horizon}
+    saved = _done(out, settings, args.reused)
     if saved is not None:
         return saved
     if out.exists():
@@ -437,6 +475,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--history", type=int, default=4, help="frames every model reads")
     parser.add_argument("--horizon", type=int, default=10, help="rollout steps of the test evaluation")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
+    parser.add_argument("--reuse", type=Path, nargs="+", default=[], metavar="JSON",
+                        help="earlier --json records: take every training and evaluation with the same settings "
+                             "(base weights, data, model, steps, seed) from them instead of running it again")
     parser.add_argument("--zero-shot-only", action="store_true",
                         help="only the pretrained model against persistence on each family (no training; minutes)")
     parser.add_argument("--progress", action="store_true", help="the trainer's progress bars")
@@ -463,6 +504,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                      f"({max(args.shots)})")
     if args.frames < args.history + args.horizon:
         parser.error(f"--frames {args.frames} leaves no {args.horizon}-step rollout after --history {args.history}")
+    missing = [str(path) for path in args.reuse if not path.is_file()]
+    if missing:
+        parser.error(f"--reuse {' '.join(missing)}: no such file; give the JSON an earlier run wrote with --json")
     if args.pretrained is not None and not args.pretrained.exists():
         parser.error(f"--pretrained {args.pretrained} does not exist; give a checkpoint or run directory, "
                      f"or leave it out to pretrain")
@@ -473,6 +517,10 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
+    args.reused = reusable(args.reuse)
+    if args.reuse:
+        logger.info("--reuse: %d finished evaluations and trainings in %s", len(args.reused),
+                    ", ".join(map(str, args.reuse)))
     for noisy in ("accelerate", "morph", "adapters", "rollouts", "peft", "pde_data"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     import torch
@@ -514,7 +562,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
               "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
               "pretrained": pretrained, "horizon": args.horizon,
-              "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+              "args": _plain({k: v for k, v in vars(args).items() if k != "reused"}),
               "families": {n: {"why": f.why, "relatives": list(f.relatives)} for n, f in FAMILIES.items()
                            if n in args.families},
               "results": results, "data_efficiency": efficiency, "targets": checks, "table": text}

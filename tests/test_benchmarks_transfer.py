@@ -63,6 +63,15 @@ def test_quick_run_has_every_row_finite_and_resumes(tmp_path):
     # a second run, given the pretraining as --pretrained, reads every result back: the same figures
     again = transfer.main([*argv, "--pretrained", str(tmp_path / "work" / "pretrain")])
     assert again["results"] == record["results"] and again["pretrained"] == record["pretrained"]
+    # another work directory given the first run's --json trains nothing, and reports the same figures
+    other = tmp_path / "other"
+    reused = transfer.main(["--quick", "--work-dir", str(other), "--scratch-shots", "6", "--pretrained",
+                            str(tmp_path / "work" / "pretrain"), "--reuse", str(out)])
+    for name, family in record["results"].items():
+        assert {k: reused["results"][name][k] for k in ("zero_shot", "shots", "runs")} == \
+            {k: family[k] for k in ("zero_shot", "shots", "runs")}
+    assert not list((other / "runs").rglob("*.safetensors"))  # nothing trained: every result was taken
+    assert len(list((other / "runs").rglob("result.json"))) == 4 * (1 + len(transfer.MODELS) + len(transfer.SCRATCH))
 
 
 def test_too_many_shots_names_the_argument(tmp_path, capsys):
@@ -70,6 +79,17 @@ def test_too_many_shots_names_the_argument(tmp_path, capsys):
     with pytest.raises(SystemExit):
         transfer.parse_args(["--work-dir", str(tmp_path), "--n-traj", "20", "--shots", "8", "32"])
     assert "--shots [8, 32]: each must be in 1..16" in capsys.readouterr().err
+
+
+def test_reuse_refuses_a_missing_or_foreign_file(tmp_path, capsys):
+    transfer = _load()
+    with pytest.raises(SystemExit):
+        transfer.parse_args(["--reuse", str(tmp_path / "nope.json")])
+    assert "--reuse " + str(tmp_path / "nope.json") + ": no such file" in capsys.readouterr().err
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text('{"steps": 3}')
+    with pytest.raises(SystemExit, match=r"foreign.json: not a record written by transfer.py --json"):
+        transfer.reusable([foreign])
 
 
 def test_scratch_shots_must_lie_above_the_fine_tuned_ones(capsys):

@@ -199,6 +199,10 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
     micro_per_epoch = len(loader)
     steps_per_epoch = max(1, micro_per_epoch // config.grad_accum)
     total_steps = config.steps or config.epochs * steps_per_epoch
+    if config.warmup_steps >= total_steps:
+        logger.warning("warmup_steps %d >= the run's %d steps: the learning rate never reaches lr %g (it ends "
+                       "at %.0f%% of it); give a warmup_steps (CLI: --warmup) below the steps", config.warmup_steps,
+                       total_steps, config.lr, 100 * lr_schedule(config.warmup_steps, total_steps, 1.0)(total_steps - 1))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_schedule(config.warmup_steps, total_steps, config.min_lr_ratio))
     accelerator.register_for_checkpointing(scheduler)
@@ -316,13 +320,13 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
             window_samples += len(batch) * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
+            lr = run.scheduler.get_last_lr()[0]  # the rate this step used (logged beside its loss)
             run.scheduler.step()
             run.step += 1
             run.loss = float(accelerator.reduce(loss.detach(), reduction="mean"))
             elapsed = time.perf_counter() - window_start
             rate = window_samples / elapsed if elapsed > 0 else 0.0
             window_samples, window_start = 0, time.perf_counter()
-            lr = run.scheduler.get_last_lr()[0]
             val_loss = None
             if run.micro % run.micro_per_epoch == 0 and run.main:
                 val_loss = _validate(accelerator, model, run.val_sets)

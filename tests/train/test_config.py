@@ -27,6 +27,13 @@ def test_dataset_strings_take_an_optional_weight():
     assert DataSource.parse("C:/data/run.nc").source == "C:/data/run.nc"
 
 
+@pytest.mark.parametrize("weight", [0, -1.0, float("inf"), float("nan"), True, "2"])
+def test_a_dataset_weight_that_is_not_a_finite_positive_number_is_refused(weight):
+    with pytest.raises(ConfigError, match=r"dataset 'burgers_1d': weight must be a finite number > 0"):
+        DataSource("burgers_1d", weight=weight)
+    assert DataSource("burgers_1d", weight=2).weight == 2
+
+
 def test_steps_win_over_epochs_and_neither_means_the_default_length():
     assert TrainConfig().steps == DEFAULT_STEPS
     assert TrainConfig(epochs=3).steps is None

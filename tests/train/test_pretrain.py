@@ -186,6 +186,20 @@ def test_an_output_dir_that_cannot_be_created_is_a_clear_error(tmp_path):
         train(TrainConfig.from_dict(tiny_config(tmp_path, output_dir=str(blocker / "run"))), progress=False)
 
 
+@pytest.mark.parametrize("warmup, warned", [(5, True), (3, True), (2, False)])
+def test_a_warmup_as_long_as_the_run_is_warned_about(tmp_path, caplog, warmup, warned):
+    config = TrainConfig.from_dict(tiny_config(tmp_path, steps=3, warmup_steps=warmup, checkpoint_every=3))
+    with caplog.at_level("WARNING", logger="morph.train.loop"):
+        train(config, progress=False)
+    messages = [r.getMessage() for r in caplog.records if "warmup_steps" in r.getMessage()]
+    assert bool(messages) == warned
+    lrs = [float(row["lr"]) for row in csv.DictReader((tmp_path / "run" / "metrics.csv").open())]
+    # metrics.csv logs the rate each step used: the linear warmup, then (warmup 2) the peak
+    assert lrs == pytest.approx([config.lr * min(1.0, (step + 1) / (warmup + 1)) for step in range(3)])
+    if warned:  # the learning rate stopped short of its peak, as the message says
+        assert f"warmup_steps {warmup} >= the run's 3 steps" in messages[0] and "CLI: --warmup" in messages[0]
+        assert f"ends at {100 * 3 / (warmup + 1):.0f}% of it" in messages[0]
+
 def test_rollout_training_trains_on_the_drawn_step_and_logs_like_any_run(tmp_path, monkeypatch):
     import morph.train.loop
     import morph.train.schedule
