@@ -126,10 +126,12 @@ BASELINE_LR = 1e-3
 
 
 def _plain(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` as its JSON record holds them (paths and numbers as strings and floats)."""
     return json.loads(json.dumps(settings, default=str))
 
 
 def _key(settings: dict[str, Any]) -> str:
+    """The canonical text of `settings`: the lookup key of `--reuse`."""
     return json.dumps(_plain(settings), sort_keys=True)
 
 
@@ -144,13 +146,16 @@ def _done(out: Path, settings: dict[str, Any], reused: Optional[dict[str, dict[s
             return saved
     earlier = (reused or {}).get(_key(settings))
     if earlier is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            shutil.rmtree(out)  # an interrupted training, or one with other settings
+        out.mkdir(parents=True)
         write_text_atomic(path, json.dumps(earlier, indent=2, default=float) + "\n")
     return earlier
 
 
-def reusable(paths: list[Path]) -> dict[str, dict[str, Any]]:
-    """Every finished evaluation and training in earlier `--json` records, by its settings."""
+def load_reused(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """Every finished evaluation and training in earlier `--json` records (complete or written
+    part way, after each model), by its settings."""
     found: dict[str, dict[str, Any]] = {}
     for path in paths:
         try:
@@ -161,7 +166,7 @@ def reusable(paths: list[Path]) -> dict[str, dict[str, Any]]:
                      for seeds in per_shots.values() for run in seeds]
             found.update((_key(run["settings"]), run) for run in runs)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-            raise SystemExit(f"--reuse {path}: not a record written by transfer.py --json ({type(err).__name__}: "
+            raise ValueError(f"--reuse {path}: not a record written by transfer.py --json ({type(err).__name__}: "
                              f"{err}); give the JSON file an earlier run wrote") from None
     return found
 
@@ -249,6 +254,15 @@ def held_out_data(args: argparse.Namespace, index: int, name: str) -> Path:
     return path
 
 
+def data_check(store: Path) -> dict[str, Any]:
+    """What a result's held-out data are, without where they lie: the store's name (family,
+    boundary, grid, size, seed) and the mean and std of each field of its first trajectory to 4
+    digits (a simulator that changed since gives other figures, and its results are not reused)."""
+    first = pde_data.open(store).read(0)
+    return {"name": store.name,
+            "stats": {name: [f"{float(arr.mean()):.4g}", f"{float(arr.std()):.4g}"] for name, arr in first.items()}}
+
+
 def _scores(model: Any, dataset: pde_data.PDEDataset, args: argparse.Namespace) -> dict[str, Any]:
     from rollouts import compare
 
@@ -271,7 +285,7 @@ def zero_shot(args: argparse.Namespace, pretrained: dict[str, str], store: Path)
     from morph.growth import grow_to
 
     out = args.work_dir / "runs" / store.stem / "zero-shot"
-    settings = {"pretrained": pretrained["weights"], "data": store.name, "history": args.history,
+    settings = {"pretrained": pretrained["weights"], "data": data_check(store), "history": args.history,
                 "horizon": args.horizon}
     saved = _done(out, settings, args.reused)
     if saved is not None:
@@ -297,9 +311,9 @@ def train_one(args: argparse.Namespace, pretrained: dict[str, str], store: Path,
                   checkpoint_every=args.steps, keep_checkpoints=1, val_windows=8, cache_dir=str(args.work_dir / "cache"))
     # what the result depends on, nothing of where it lies (so that --reuse finds it from another
     # checkout): the base's weights (a baseline from scratch owes nothing to them: its result is
-    # reused across bases), the data store by name (which holds its family, grid, size and seed)
-    settings = {"pretrained": None if "arch" in how else pretrained["weights"], "data": store.name, "how": how,
-                "shots": shots, "train": {k: v for k, v in common.items() if k != "cache_dir"},
+    # reused across bases), the held-out data by name and content (`data_check`)
+    settings = {"pretrained": None if "arch" in how else pretrained["weights"], "data": data_check(store),
+                "how": how, "shots": shots, "train": {k: v for k, v in common.items() if k != "cache_dir"},
                 "history": args.history, "horizon": args.horizon}
     saved = _done(out, settings, args.reused)
     if saved is not None:
@@ -507,27 +521,60 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     missing = [str(path) for path in args.reuse if not path.is_file()]
     if missing:
         parser.error(f"--reuse {' '.join(missing)}: no such file; give the JSON an earlier run wrote with --json")
+    try:
+        args.reused = load_reused(args.reuse)
+    except ValueError as err:
+        parser.error(str(err))
     if args.pretrained is not None and not args.pretrained.exists():
         parser.error(f"--pretrained {args.pretrained} does not exist; give a checkpoint or run directory, "
                      f"or leave it out to pretrain")
     return args
 
 
+def _record(args: argparse.Namespace, pretrained: dict[str, str], results: dict[str, Any], minutes: float,
+            **report: Any) -> dict[str, Any]:
+    import torch
+
+    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
+            "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
+            "pretrained": pretrained, "horizon": args.horizon,
+            "args": _plain({k: v for k, v in vars(args).items() if k != "reused"}),
+            "families": {n: {"why": f.why, "relatives": list(f.relatives)} for n, f in FAMILIES.items()
+                         if n in args.families},
+            "results": results, **report}
+
+
+def _write(path: Optional[Path], record: dict[str, Any]) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(record, indent=2, default=float) + "\n")
+
+
+def _log_reuse(args: argparse.Namespace, pretrained: dict[str, str]) -> None:
+    if not args.reuse:
+        return
+    bases = [run["settings"].get("pretrained") for run in args.reused.values()]
+    same = sum(b == pretrained["weights"] for b in bases)
+    logger.info("--reuse: %d finished evaluations and trainings in %s, %d of them of this base (%s), %d of "
+                "baselines from scratch", len(bases), ", ".join(map(str, args.reuse)), same, pretrained["weights"],
+                bases.count(None))
+    if same == 0 and len(bases) > bases.count(None):
+        logger.warning("--reuse: none of its fine-tunes is of this base (weights %s): give --pretrained the "
+                       "checkpoint those runs used (%s)", pretrained["weights"],
+                       ", ".join(sorted({str(b) for b in bases if b is not None})))
+
+
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S")
-    args.reused = reusable(args.reuse)
-    if args.reuse:
-        logger.info("--reuse: %d finished evaluations and trainings in %s", len(args.reused),
-                    ", ".join(map(str, args.reuse)))
     for noisy in ("accelerate", "morph", "adapters", "rollouts", "peft", "pde_data"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    import torch
 
     started = time.perf_counter()
     args.work_dir.mkdir(parents=True, exist_ok=True)
     pretrained = base(args.pretrained or pretrain(args, corpus(args)))
+    _log_reuse(args, pretrained)
     results: dict[str, Any] = {}
     plan = [] if args.zero_shot_only else (
         [(shots, list(MODELS)) for shots in args.shots] + [(shots, SCRATCH) for shots in args.scratch_shots])
@@ -535,7 +582,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     done = 0
     for name in args.families:
         store = held_out_data(args, list(FAMILIES).index(name), name)
-        family: dict[str, Any] = {"simulator": FAMILIES[name].simulator, "why": FAMILIES[name].why,
+        results[name] = family = {"simulator": FAMILIES[name].simulator, "why": FAMILIES[name].why,
                                   "store": str(store), "zero_shot": zero_shot(args, pretrained, store),
                                   "shots": {}, "runs": {}}
         logger.info("%s: zero-shot %.4f, persistence %.4f (%d-step mean nRMSE)", name,
@@ -550,7 +597,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
                 logger.info("[%d/%d] %s n=%d %s: %d-step mean nRMSE %s (%.1f min elapsed)", done, total, name,
                             shots, label, args.horizon, _cell(summary["horizon"]),
                             (time.perf_counter() - started) / 60)
-        results[name] = family
+                # written part way too, so that an interrupted session leaves what it finished for --reuse
+                _write(args.json, _record(args, pretrained, results, (time.perf_counter() - started) / 60,
+                                          complete=False))
     minutes = (time.perf_counter() - started) / 60
     text, checks = table(results, args.horizon), targets(results)
     efficiency = {} if args.zero_shot_only else data_efficiency(results)
@@ -559,16 +608,10 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         print(f"\nData efficiency (trajectories from scratch to match fine-tuning):\n{efficiency_text(efficiency)}")
     print(f"\nTargets (issue 17, {args.horizon}-step mean nRMSE):\n{targets_text(checks)}\n\n"
           f"{minutes:.1f} min (this invocation)")
-    record = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
-              "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
-              "pretrained": pretrained, "horizon": args.horizon,
-              "args": _plain({k: v for k, v in vars(args).items() if k != "reused"}),
-              "families": {n: {"why": f.why, "relatives": list(f.relatives)} for n, f in FAMILIES.items()
-                           if n in args.families},
-              "results": results, "data_efficiency": efficiency, "targets": checks, "table": text}
+    record = _record(args, pretrained, results, minutes, complete=True, data_efficiency=efficiency,
+                     targets=checks, table=text)
+    _write(args.json, record)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(args.json, json.dumps(record, indent=2, default=float) + "\n")
         logger.info("wrote %s", args.json)
     return record
 

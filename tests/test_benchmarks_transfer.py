@@ -27,7 +27,7 @@ def _finite_row(row):
     return all(math.isfinite(row[k]) for k in ("step_1", "horizon"))
 
 
-def test_quick_run_has_every_row_finite_and_resumes(tmp_path):
+def test_quick_run_has_every_row_finite_and_resumes(tmp_path, monkeypatch):
     transfer = _load()
     out = tmp_path / "transfer.json"
     argv = ["--quick", "--work-dir", str(tmp_path / "work"), "--json", str(out), "--scratch-shots", "6"]
@@ -65,6 +65,11 @@ def test_quick_run_has_every_row_finite_and_resumes(tmp_path):
     assert again["results"] == record["results"] and again["pretrained"] == record["pretrained"]
     # another work directory given the first run's --json trains nothing, and reports the same figures
     other = tmp_path / "other"
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("--reuse evaluated a model again")
+
+    monkeypatch.setattr(transfer, "_scores", not_again)
     reused = transfer.main(["--quick", "--work-dir", str(other), "--scratch-shots", "6", "--pretrained",
                             str(tmp_path / "work" / "pretrain"), "--reuse", str(out)])
     for name, family in record["results"].items():
@@ -72,6 +77,33 @@ def test_quick_run_has_every_row_finite_and_resumes(tmp_path):
             {k: family[k] for k in ("zero_shot", "shots", "runs")}
     assert not list((other / "runs").rglob("*.safetensors"))  # nothing trained: every result was taken
     assert len(list((other / "runs").rglob("result.json"))) == 4 * (1 + len(transfer.MODELS) + len(transfer.SCRATCH))
+
+
+def test_an_interrupted_run_leaves_its_finished_trainings_for_reuse(tmp_path, monkeypatch):
+    transfer = _load()
+    out, real, calls = tmp_path / "part.json", transfer.train_one, []
+
+    def interrupted_at_the_third(*args, **kwargs):
+        calls.append(args[3])
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the session ends during the third model
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transfer, "train_one", interrupted_at_the_third)
+    argv = ["--quick", "--families", "kdv_1d", "--work-dir", str(tmp_path / "work")]
+    with pytest.raises(KeyboardInterrupt):
+        transfer.main([*argv, "--json", str(out)])
+    part = json.loads(out.read_text())
+    assert part["complete"] is False and list(part["results"]["kdv_1d"]["runs"]["4"]) == calls[:2]
+    monkeypatch.setattr(transfer, "train_one", real)
+    rest = transfer.main(["--quick", "--families", "kdv_1d", "--work-dir", str(tmp_path / "next"), "--reuse", str(out),
+                          "--pretrained", str(tmp_path / "work" / "pretrain")])
+    runs = rest["results"]["kdv_1d"]["runs"]["4"]
+    assert list(runs) == list(transfer.MODELS) and rest["complete"] is True
+    assert all(runs[label] == part["results"]["kdv_1d"]["runs"]["4"][label] for label in calls[:2])
+    checkpoints = (tmp_path / "next" / "runs").rglob("config.json")  # runs/STORE/n4/MODEL/s0/...: those trained
+    trained = {p.relative_to(tmp_path / "next" / "runs").parts[2] for p in checkpoints}
+    assert trained == {label.split(" (")[0].replace(" ", "_") for label in list(transfer.MODELS)[2:]}
 
 
 def test_too_many_shots_names_the_argument(tmp_path, capsys):
@@ -88,8 +120,28 @@ def test_reuse_refuses_a_missing_or_foreign_file(tmp_path, capsys):
     assert "--reuse " + str(tmp_path / "nope.json") + ": no such file" in capsys.readouterr().err
     foreign = tmp_path / "foreign.json"
     foreign.write_text('{"steps": 3}')
-    with pytest.raises(SystemExit, match=r"foreign.json: not a record written by transfer.py --json"):
-        transfer.reusable([foreign])
+    with pytest.raises(SystemExit):
+        transfer.parse_args(["--reuse", str(foreign)])
+    assert "foreign.json: not a record written by transfer.py --json (KeyError" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, taken", [({}, True), ({"pretrained": "another-base"}, False),
+                                           ({"shots": 32}, False), ({"train": {"steps": 100, "seed": 1}}, False),
+                                           ({"data": {"name": "kdv_1d.zarr", "stats": {"u": ["0.1", "0.3"]}}}, False)])
+def test_reuse_takes_a_result_only_when_every_setting_matches(tmp_path, change, taken):
+    transfer = _load()
+    settings = {"pretrained": "base-weights", "data": {"name": "kdv_1d.zarr", "stats": {"u": ["0.1", "0.2"]}},
+                "how": {"level": 1}, "shots": 8, "train": {"steps": 100, "seed": 0}}
+    earlier = {"test": {"horizon": 0.5}, "settings": settings}
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "stale.bin").write_text("an interrupted training")
+    got = transfer._done(tmp_path / "run", {**settings, **change}, {transfer._key(settings): earlier})
+    assert (got == earlier) == taken
+    if taken:  # written where a rerun reads it back, in place of what was there
+        assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [transfer.RESULT]
+        assert transfer._done(tmp_path / "run", settings) == earlier
+    else:
+        assert not (tmp_path / "run" / transfer.RESULT).exists()
 
 
 def test_scratch_shots_must_lie_above_the_fine_tuned_ones(capsys):

@@ -101,7 +101,8 @@ class DataSource:
                               f"got {self.max_train_traj!r}")
         if not isinstance(self.source, str) or not self.source:
             raise ConfigError(f"dataset source must be a simulator name or a path, got {self.source!r}")
-        if not (isinstance(self.weight, (int, float)) and not isinstance(self.weight, bool) and 0 < self.weight < math.inf):
+        weight = self.weight
+        if not (isinstance(weight, (int, float)) and not isinstance(weight, bool) and 0 < weight < math.inf):
             raise ConfigError(f"dataset {self.source!r}: weight must be a finite number > 0, got {self.weight!r}")
         if not isinstance(self.exclude, (list, tuple)) or not all(isinstance(n, str) for n in self.exclude):
             raise ConfigError(f"dataset {self.source!r}: exclude must be a list of simulator names, "

@@ -37,6 +37,9 @@ from morph.train.state import latest_training_state, load_training_state, save_t
 __all__ = ["TrainResult", "train"]
 
 logger = logging.getLogger(__name__)
+#: Where each task's warmup is set (the warning about a warmup as long as the run names it).
+WARMUP_HINT = {"pretrain": "morph pretrain --warmup N, or warmup_steps in its --config",
+               "finetune": "train: {warmup_steps: N} in morph finetune --config"}
 
 CSV_COLUMNS = ("step", "epoch", "loss", "lr", "samples_per_s", "val_loss")
 #: Where a run directory keeps its training state (`morph.train.state`).
@@ -199,10 +202,11 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
     micro_per_epoch = len(loader)
     steps_per_epoch = max(1, micro_per_epoch // config.grad_accum)
     total_steps = config.steps or config.epochs * steps_per_epoch
-    if config.warmup_steps >= total_steps:
-        logger.warning("warmup_steps %d >= the run's %d steps: the learning rate never reaches lr %g (it ends "
-                       "at %.0f%% of it); give a warmup_steps (CLI: --warmup) below the steps", config.warmup_steps,
-                       total_steps, config.lr, 100 * lr_schedule(config.warmup_steps, total_steps, 1.0)(total_steps - 1))
+    if config.warmup_steps >= total_steps and accelerator.is_main_process:
+        reached = lr_schedule(config.warmup_steps, total_steps, 1.0)(total_steps - 1)
+        logger.warning("warmup_steps %d >= the run's %d steps: the learning rate never reaches lr %g (it ends at "
+                       "%.0f%% of it); give a warmup_steps below the steps (%s)", config.warmup_steps, total_steps,
+                       config.lr, 100 * reached, WARMUP_HINT.get(task, "TrainConfig.warmup_steps"))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lr_schedule(config.warmup_steps, total_steps, config.min_lr_ratio))
     accelerator.register_for_checkpointing(scheduler)

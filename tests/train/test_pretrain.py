@@ -197,8 +197,9 @@ def test_a_warmup_as_long_as_the_run_is_warned_about(tmp_path, caplog, warmup, w
     # metrics.csv logs the rate each step used: the linear warmup, then (warmup 2) the peak
     assert lrs == pytest.approx([config.lr * min(1.0, (step + 1) / (warmup + 1)) for step in range(3)])
     if warned:  # the learning rate stopped short of its peak, as the message says
-        assert f"warmup_steps {warmup} >= the run's 3 steps" in messages[0] and "CLI: --warmup" in messages[0]
+        assert f"warmup_steps {warmup} >= the run's 3 steps" in messages[0] and "morph pretrain --warmup" in messages[0]
         assert f"ends at {100 * 3 / (warmup + 1):.0f}% of it" in messages[0]
+
 
 def test_rollout_training_trains_on_the_drawn_step_and_logs_like_any_run(tmp_path, monkeypatch):
     import morph.train.loop
