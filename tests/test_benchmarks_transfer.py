@@ -189,3 +189,25 @@ def test_the_committed_leave_out_base_never_saw_a_held_out_family():
     assert trained_on == set(pde_data.SIMULATORS) - held
     assert (LEAVE_OUT / "weights" / "model.safetensors").stat().st_size <= 30 * 2 ** 20
 
+
+
+def test_the_committed_table_is_of_the_committed_base_and_reusable():
+    """examples/starter_leave_out_training/transfer.json (the table in docs/benchmarks.md) was
+    made with the committed base, holds every family, model, shot count and seed, and --reuse
+    reads all of it back; its targets follow from its own figures."""
+    transfer = _load()
+    path = LEAVE_OUT / "transfer.json"
+    record = json.loads(path.read_text())
+    assert record["complete"]
+    assert record["pretrained"]["weights"] == transfer.base(LEAVE_OUT / "weights")["weights"]
+    seeds = record["args"]["seeds"]
+    for family in record["results"].values():
+        for per_model in family["runs"].values():
+            assert per_model.keys() == transfer.MODELS.keys()
+            assert all(len(runs) == seeds for runs in per_model.values())
+    n_trainings = sum(len(runs) for family in record["results"].values()
+                      for per_model in family["runs"].values() for runs in per_model.values())
+    reused = transfer.load_reused([path])
+    assert len(reused) == n_trainings + len(record["results"])  # every training and zero-shot row
+    recomputed = transfer.targets(record["results"])
+    assert [(t["passed"], t["met"]) for t in recomputed] == [(t["passed"], t["met"]) for t in record["targets"]]
