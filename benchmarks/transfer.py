@@ -107,6 +107,12 @@ FAMILIES: dict[str, Family] = {
     "fitzhugh_nagumo_2d": Family("fitzhugh_nagumo_2d", None, ("fitzhugh_nagumo_2d",), "2 fields, walls"),
 }
 
+
+def left_out(families: Optional[list[str]] = None) -> set[str]:
+    """The simulators pretraining leaves out for `families` (default: every held-out family)."""
+    return {name for family in (FAMILIES if families is None else families) for name in FAMILIES[family].relatives}
+
+
 #: The trained models: label -> how (FinetuneConfig keys, or a baseline's model settings).
 MODELS: dict[str, dict[str, Any]] = {
     "LoRA (L1)": {"level": 1},
@@ -199,7 +205,7 @@ def pretrain(args: argparse.Namespace, corpus_dir: Path) -> Path:
     from morph.train.state import latest_training_state
 
     out = args.work_dir / "pretrain"
-    held = {name for family in args.families for name in FAMILIES[family].relatives}
+    held = left_out(args.families)
     in_corpus = {store["simulator"] for store in json.loads((corpus_dir / MANIFEST).read_text())["stores"].values()}
     values = yaml.safe_load(args.recipe.read_text()) or {}
     values.update(datasets=[{"source": f"corpus:{corpus_dir}", "exclude": sorted(held & set(in_corpus))}],
