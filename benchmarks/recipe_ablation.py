@@ -10,7 +10,10 @@ the recipe's optimiser and schedule (examples/configs/recipe.yaml) for `--steps`
 corpus, seven stores), and differs only in the options of `VARIANTS`; each sets all of them,
 so the figures do not move when the recipe's defaults do. Reported per variant: the next-step
 validation nRMSE over persistence's, per store and their geometric mean (below 1: better than
-"no change"), and the wall time. One seed per variant: differences of a few percent are noise.
+"no change"), the mean nRMSE of 10-step rollouts from the validation trajectories over
+persistence's (`--horizon`; the rollout is what users feel), and the wall time. One seed per
+variant: differences of a few percent are noise. `--precision bf16` trains and evaluates under
+bfloat16 autocast (`morph.precision`); its runs go to their own directories.
 A finished variant is read back from its `summary.json` in `--work-dir` instead of trained again.
 """
 
@@ -48,7 +51,8 @@ logger = logging.getLogger("recipe_ablation")
 def run_variant(args: argparse.Namespace, name: str) -> dict[str, Any]:
     from morph.train import TrainConfig, train
 
-    out = args.work_dir / name.replace(" ", "_").replace(",", "")
+    out = args.work_dir / (name.replace(" ", "_").replace(",", "") + ("" if args.precision == "no" else
+                                                                      f"_{args.precision}"))
     if not (out / "summary.json").is_file():
         options = dict(VARIANTS[name])
         values = yaml.safe_load(RECIPE.read_text())
@@ -56,14 +60,40 @@ def run_variant(args: argparse.Namespace, name: str) -> dict[str, Any]:
         values.update(options, datasets=[{"source": f"corpus:{args.corpus}", "exclude": args.exclude}],
                       output_dir=str(out), steps=args.steps, batch_size=args.batch_size, warmup_steps=50,
                       batches_per_epoch=args.steps, checkpoint_every=args.steps, val_windows=32, num_workers=0,
-                      seed=args.seed)
+                      seed=args.seed, mixed_precision=args.precision)
         started = time.perf_counter()
         train(TrainConfig.from_dict(values), progress=False)
         logger.info("%s: %.1f min", name, (time.perf_counter() - started) / 60)
     summary = json.loads((out / "summary.json").read_text())
     ratios = {store: v["nrmse"] / v["persistence_nrmse"] for store, v in summary["validation"].items()}
+    rollout = rollout_ratios(out, args.horizon, args.precision)
     return {"options": VARIANTS[name], "ratios": ratios, "geomean": statistics.geometric_mean(ratios.values()),
+            "rollout_ratios": rollout, "rollout_geomean": statistics.geometric_mean(rollout.values()),
             "minutes": summary["seconds"] / 60}
+
+
+def rollout_ratios(run: Path, horizon: int, precision: str) -> dict[str, float]:
+    """Per store of the run: mean nRMSE of `horizon`-step rollouts from its validation trajectories
+    (the run's split) over persistence's; read back from `rollout_{horizon}.json` when there."""
+    path = run / f"rollout_{horizon}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    import pde_data
+    from morph.checkpoint import load_pretrained
+    from morph.train import TrainConfig
+    from pde_data.files import write_text_atomic
+    from rollouts import evaluate
+
+    model = load_pretrained(run / "final")
+    ratios = {}
+    for source in TrainConfig.from_run(run).datasets:
+        dataset = pde_data.open(source.source)
+        scores = evaluate(model, dataset, horizon=horizon, split="val", precision=precision)
+        model_error, persistence_error = (scores.summary(who)["mean"]["nrmse"]["horizon"]
+                                          for who in ("model", "persistence"))
+        ratios[dataset.spec.name] = model_error / persistence_error
+    write_text_atomic(path, json.dumps(ratios, indent=2) + "\n")
+    return ratios
 
 
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
@@ -74,6 +104,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=("no", "bf16"), default="no",
+                        help="train and evaluate in float32 (no) or under bfloat16 autocast")
+    parser.add_argument("--horizon", type=int, default=10, help="rollout steps scored")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if not (args.corpus / "corpus.json").is_file():
@@ -87,11 +120,13 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     results = {name: run_variant(args, name) for name in args.variants}
     stores = sorted({store for r in results.values() for store in r["ratios"]})
+    print(f"next step / {args.horizon}-step rollout, nRMSE over persistence's ({args.precision} precision)\n")
     print("| variant | " + " | ".join(stores) + " | geometric mean | minutes |")
     print("|---" * (len(stores) + 3) + "|")
     for name, r in results.items():
-        cells = " | ".join(f"{r['ratios'].get(s, float('nan')):.2f}" for s in stores)
-        print(f"| {name} | {cells} | **{r['geomean']:.3f}** | {r['minutes']:.1f} |")
+        cells = " | ".join(f"{r['ratios'].get(s, float('nan')):.2f} / {r['rollout_ratios'].get(s, float('nan')):.2f}"
+                           for s in stores)
+        print(f"| {name} | {cells} | **{r['geomean']:.3f} / {r['rollout_geomean']:.3f}** | {r['minutes']:.1f} |")
     if args.json:
         from pde_data.files import write_text_atomic
 

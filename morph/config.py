@@ -85,6 +85,9 @@ class MorphConfig:
         to a patch multiple; pad other axes as `wall_padding` says ("zero" or "replicate").
         Off: zeros everywhere, as the published weights were trained.
     boundary_embedding: add a learned vector per axis and boundary type to every token.
+    refine_channels: 0 (the published model), or the hidden channels of a convolutional head that
+        refines the un-patchified frame across patch edges (`morph.model.refine`; for small grids,
+        where patches are few and large).
     grown_from: the (max_fields, max_components) of each earlier size of a model grown to more
         fields or components (`morph.growth.grow`), oldest first; the decoder keeps the output rows
         of those slots where they were and gives the new slots rows of their own. () for a model
@@ -113,6 +116,7 @@ class MorphConfig:
     boundary_padding: bool = False
     wall_padding: WallPadding = "zero"
     boundary_embedding: bool = False
+    refine_channels: int = 0
     grown_from: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
@@ -122,6 +126,10 @@ class MorphConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"MorphConfig.{name} must be a positive int, got {value!r}")
+        if isinstance(self.refine_channels, bool) or not isinstance(self.refine_channels, int) \
+                or self.refine_channels < 0:
+            raise ValueError(f"MorphConfig.refine_channels must be an int >= 0 (0 = no refinement head), "
+                             f"got {self.refine_channels!r}")
         if self.filters % COMPONENT_CHANNELS:
             raise ValueError(f"MorphConfig.filters must be a multiple of {COMPONENT_CHANNELS} "
                              f"(8, 16, 32, ...), got {self.filters}")

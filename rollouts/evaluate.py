@@ -129,7 +129,7 @@ def evaluate(model: nn.Module, dataset: PDEDataset, *, horizon: Optional[int] = 
              history: Optional[int] = None, split: str = "test", split_seed: Optional[int] = None,
              fractions: Optional[Sequence[float]] = None,
              stride: Optional[int] = None, batch_size: int = 8, max_growth: Optional[float] = 1e3,
-             progress: bool = False) -> Evaluation:
+             precision: str = "no", progress: bool = False) -> Evaluation:
     """Roll `model` out over every window of `split` and score it and the persistence baseline.
 
     horizon: steps per rollout (K); None: `DEFAULT_HORIZON`, or what the trajectories allow.
@@ -140,7 +140,7 @@ def evaluate(model: nn.Module, dataset: PDEDataset, *, horizon: Optional[int] = 
         its training held out), else 0 and `pde_data.DEFAULT_FRACTIONS`.
     stride: frames between window starts within a trajectory (default: the horizon, so
         rollouts do not overlap).
-    max_growth: the divergence threshold of `rollout`.
+    max_growth, precision: as in `rollout` ("auto": bfloat16 where the hardware has it natively).
     """
     spec = dataset.spec
     where = spec.source or spec.name
@@ -161,7 +161,8 @@ def evaluate(model: nn.Module, dataset: PDEDataset, *, horizon: Optional[int] = 
         batch = collate([windows[i] for i in range(first, min(first + batch_size, len(windows)))])
         truth = batch.y_future if batch.y_future is not None else batch.y[:, None]  # (B, K, F, C, D, H, W)
         frames, flags = [], []
-        for out in rollout(model, batch, horizon, truth=truth, max_growth=max_growth, on_divergence="flag"):
+        for out in rollout(model, batch, horizon, truth=truth, max_growth=max_growth, on_divergence="flag",
+                           precision=precision):
             frames.append(out.prediction.cpu())
             flags.append(out.diverged.cpu())
         flagged = torch.stack(flags, dim=1)  # (B, K)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from pde_data import Batch, DataError
 from pde_data.progress import progress_bar
+from morph.precision import autocast
 from morph.predict import predict, random_shift, warn_unseen_boundaries
 
 __all__ = ["RolloutDiverged", "RolloutStep", "persistence", "rollout", "rollout_all"]
@@ -120,7 +121,7 @@ def rollout(model: nn.Module, history: Union[torch.Tensor, Batch], steps: int,
             teacher_forcing: bool = False, dataset_std: Optional[torch.Tensor] = None,
             boundaries: Optional[Sequence[str]] = None, jitter: int = 0, seed: int = 0,
             max_growth: Optional[float] = 1e3, on_divergence: OnDivergence = "raise",
-            progress: bool = False) -> Iterator[RolloutStep]:
+            precision: str = "no", progress: bool = False) -> Iterator[RolloutStep]:
     """Roll `model` out for `steps` steps from `history`, yielding one `RolloutStep` per step.
 
     history: `(B, k, F, C, D, H, W)` physical units, or a `pde_data.Batch` (its
@@ -139,6 +140,8 @@ def rollout(model: nn.Module, history: Union[torch.Tensor, Batch], steps: int,
     on_divergence: "raise" raises `RolloutDiverged`; "flag" marks the sample in
         `RolloutStep.diverged`, sets its predictions to NaN from then on and goes on
         with the others.
+    precision: "no" (float32), "bf16", or "auto": bfloat16 autocast where the model's device computes
+        it natively (`morph.precision`); the frames fed back and yielded stay float32.
     """
     if not isinstance(steps, int) or steps < 1:
         raise DataError(f"rollout steps must be an int >= 1, got {steps!r}")
@@ -168,7 +171,7 @@ def rollout(model: nn.Module, history: Union[torch.Tensor, Batch], steps: int,
     model.eval()
     try:
         for step in progress_bar(range(1, steps + 1), desc="rollout", unit="step", enabled=progress):
-            with torch.no_grad():
+            with torch.no_grad(), autocast(precision, device):
                 pred = predict(model, window, mask, dataset_std, boundaries=boundaries,
                                shift=random_shift(model, window, jitter, generator)).physical  # (B, F, C, D, H, W)
             bad, reason = _diverged(pred, mask, scale, max_growth)

@@ -11,7 +11,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AxisAttention", "AxialAttention"]
+__all__ = ["AxisAttention", "AxialAttention", "attention"]
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
+    """Softmax attention `(M, heads, L, hd) x3 -> (M, heads, L, hd)`.
+
+    scaled_dot_product_attention, except for bfloat16 on the CPU: torch's CPU flash kernel runs
+    bfloat16 about 3x slower than float32 (its backward most), so there the scores are two
+    batched bfloat16 matmuls around a float32 softmax, which is 4x faster than the float32
+    kernel on the short axes MORPH attends along (docs/benchmarks.md, "bfloat16 on the CPU").
+    """
+    if q.dtype != torch.bfloat16 or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-1, -2)  # (M, heads, L, L)
+    weights = scores.float().softmax(dim=-1).to(v.dtype)
+    if dropout:
+        weights = F.dropout(weights, dropout)
+    return weights @ v
 
 
 class AxisAttention(nn.Module):
@@ -42,9 +59,8 @@ class AxisAttention(nn.Module):
         def split_heads(h: torch.Tensor) -> torch.Tensor:
             return h.unflatten(-1, (self.heads, dim // self.heads)).transpose(1, 2)  # (M, heads, L, hd)
 
-        attended = F.scaled_dot_product_attention(
-            split_heads(self.q(lines)), split_heads(self.k(lines)), split_heads(self.v(lines)),
-            dropout_p=self.dropout if self.training else 0.0)
+        attended = attention(split_heads(self.q(lines)), split_heads(self.k(lines)), split_heads(self.v(lines)),
+                             dropout=self.dropout if self.training else 0.0)
         out = self.o(attended.transpose(1, 2).flatten(-2))  # (M, L, dim)
         return out.view(moved.shape).movedim(-2, axis)  # (B, t, D, H, W, dim)
 

@@ -17,6 +17,7 @@ from morph.model.decoder import Decoder
 from morph.model.embedding import PatchEmbedding
 from morph.model.encoder import Encoder
 from morph.model.positional import PositionalTable
+from morph.model.refine import RefineHead
 
 __all__ = ["MORPH", "increment_scale"]
 
@@ -62,6 +63,7 @@ class MORPH(nn.Module):
         self.encoder = Encoder(config)
         self.decoder = Decoder(config.dim, [*config.grown_from, (config.max_fields, config.max_components)],
                                config.max_patch_volume)
+        self.refine = RefineHead(config.refine_channels) if config.refine_channels else None
 
     def _check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.ndim != 7:
@@ -113,6 +115,8 @@ class MORPH(nn.Module):
         frame = frame[..., :d, :h, :w]
         if shift:
             frame = unshift_grid(frame, shift, modes)
+        if self.refine is not None:
+            frame = self.refine(frame, x[:, -1], modes)
         if self.config.predict_delta:
             if self.config.delta_scale:
                 frame = frame * increment_scale(x)[:, :, None, None, None, None]

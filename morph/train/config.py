@@ -22,10 +22,10 @@ from pde_data.files import write_text_atomic
 
 from morph.config import PRESETS, ConfigError, MorphConfig
 from morph.model.baselines import BASELINES, BaselineConfig
+from morph.precision import PRECISIONS, Precision
 
 __all__ = ["ARCHS", "DataSource", "TrainConfig", "ConfigError", "DEFAULT_MIX", "default_cache_dir"]
 
-MixedPrecision = Literal["no", "bf16", "fp16", "auto"]
 LossBalance = Literal["none", "ema"]
 #: The choices of `TrainConfig.loss_balance`.
 LOSS_BALANCES: tuple[str, ...] = ("none", "ema")
@@ -55,8 +55,8 @@ RUN_CONFIG_FILE = "train_config.json"
 #: TrainConfig keys a resumed run may change: its length (and with it the warmup a fine-tune derives
 #: from it; the cosine schedule stretches from the resume point) and housekeeping, not what it learns
 #: from or how.
-RESUME_MAY_CHANGE = ("steps", "epochs", "warmup_steps", "output_dir", "cache_dir", "num_workers",
-                     "checkpoint_every", "keep_checkpoints", "val_windows", "in_memory")
+RESUME_MAY_CHANGE = ("steps", "epochs", "max_minutes", "warmup_steps", "output_dir", "cache_dir", "num_workers",
+                     "checkpoint_every", "keep_checkpoints", "val_windows", "in_memory", "compile")
 
 
 def default_cache_dir() -> Path:
@@ -209,6 +209,13 @@ class TrainConfig:
     batches (null: enough to see each training window about once); steps win
     when both are given, and with neither the run is `DEFAULT_STEPS` steps.
     Validation runs at the end of every epoch.
+    Wall-clock budget: with `max_minutes`, the length is fitted to the steps that fit in that many
+    minutes (measured on the first steps, refitted as the run goes; `morph.train.budget`), whatever
+    `steps` or `epochs` say, and the cosine schedule follows; the run ends with its checkpoint.
+    Precision: `mixed_precision` "auto" trains under bfloat16 autocast where the hardware has it
+    natively (a GPU that supports it, or a CPU with AVX512-BF16 or AMX; `morph.precision`), else in
+    float32 ("no"); weights, optimiser state and checkpoints stay float32. `compile` runs the model
+    through torch.compile (Accelerate's inductor backend): the first steps of each shape compile.
     Curriculum: the first `curriculum_steps` steps use history t = 1 (stage 1),
     the rest the full `history` (stage 2, trains the time-axis attention).
     With `min_history`, each stage-2 step draws its history length uniformly
@@ -245,7 +252,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0
     grad_accum: int = 1
-    mixed_precision: MixedPrecision = "auto"
+    max_minutes: Optional[float] = None
+    mixed_precision: Precision = "auto"
+    compile: bool = False
     seed: int = 0
     output_dir: str = "runs/pretrain"
     checkpoint_every: int = 200
@@ -299,8 +308,16 @@ class TrainConfig:
         if not self.lr > 0 or self.weight_decay < 0 or self.grad_clip < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"bad optimiser settings: lr={self.lr}, weight_decay={self.weight_decay}, "
                               f"grad_clip={self.grad_clip}, min_lr_ratio={self.min_lr_ratio}")
-        if self.mixed_precision not in ("no", "bf16", "fp16", "auto"):
-            raise ConfigError(f"mixed_precision must be no, bf16, fp16 or auto, got {self.mixed_precision!r}")
+        if self.mixed_precision not in PRECISIONS:
+            raise ConfigError(f"mixed_precision must be one of {', '.join(PRECISIONS)} (\"no\" = float32; \"auto\" = "
+                              f"bf16 where the hardware has it natively), got {self.mixed_precision!r}")
+        if self.max_minutes is not None and (isinstance(self.max_minutes, bool)
+                                             or not isinstance(self.max_minutes, (int, float))
+                                             or not 0 < self.max_minutes < math.inf):
+            raise ConfigError(f"max_minutes must be a number of minutes > 0 or null (no budget), "
+                              f"got {self.max_minutes!r}")
+        if not isinstance(self.compile, bool):
+            raise ConfigError(f"compile must be true or false, got {self.compile!r}")
         if self.warmup_steps < 0 or self.curriculum_steps < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps, curriculum_steps and num_workers must be >= 0")
         if self.min_history is not None and not (isinstance(self.min_history, int)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 
@@ -27,7 +28,9 @@ from pde_data.progress import progress_bar
 from morph.checkpoint import RunRecord, load_pretrained
 from morph.checkpoint.architectures import build_model
 from morph.growth import grow_to
+from morph.precision import resolve_precision
 from morph.train.balance import LossBalance
+from morph.train.budget import WallClockBudget
 from morph.train.config import RUN_CONFIG_FILE, ConfigError, TrainConfig
 from morph.train.data import RunData, build_data, resolve_source
 from morph.train.objective import evaluate_batches, training_loss
@@ -64,12 +67,6 @@ class TrainResult:
             ratio = m["nrmse"] / m["persistence_nrmse"] if m["persistence_nrmse"] > 0 else float("nan")
             lines.append(f"| {name} | {m['nrmse']:.4f} | {m['persistence_nrmse']:.4f} | {ratio:.2f} |")
         return "\n".join(lines)
-
-
-def _mixed_precision(choice: str) -> str:
-    if choice != "auto":
-        return choice
-    return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -137,6 +134,9 @@ class _Run:
     loss: float = float("nan")
     val_sets: list = field(default_factory=list)
     balance: Optional[LossBalance] = None  # with loss_balance "ema"
+    budget: Optional[WallClockBudget] = None  # with max_minutes
+    spent: float = 0.0  # seconds the run's earlier sessions trained (resume)
+    bar: Any = None  # the progress report, while the step loop runs
 
     @property
     def main(self) -> bool:
@@ -183,9 +183,22 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
     no_device = not (torch.cuda.is_available() or torch.backends.mps.is_available())
     # Batches of 1D, 2D and 3D data use different attention axes: DDP must allow unused parameters.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    accelerator = Accelerator(mixed_precision=_mixed_precision(config.mixed_precision),
-                              gradient_accumulation_steps=config.grad_accum, cpu=no_device,
-                              kwargs_handlers=[ddp])
+    precision = resolve_precision(config.mixed_precision, "cpu" if no_device else "cuda", "mixed_precision")
+    if config.compile and precision == "bf16" and no_device:
+        raise ConfigError(f"compile with mixed_precision {config.mixed_precision} (bf16 on this CPU): torch.compile "
+                          f"of MORPH under bfloat16 autocast does not build on the CPU (inductor's C++ code fails "
+                          f"in torch {torch.__version__}); set mixed_precision no to compile in float32, or compile "
+                          f"false (bfloat16 alone is the faster of the two here; docs/benchmarks.md, \"bfloat16 and "
+                          f"torch.compile on the CPU\")")
+    # Each run sets its own precision and compilation: Accelerate keeps them in a process-wide state that
+    # refuses a change, so the last run's goes (its process group, in PartialState, stays).
+    AcceleratorState._reset_state()
+    accelerator = Accelerator(mixed_precision=precision, gradient_accumulation_steps=config.grad_accum,
+                              cpu=no_device, kwargs_handlers=[ddp],
+                              dynamo_backend="inductor" if config.compile else "no")
+    if accelerator.is_main_process:
+        logger.info("precision: %s (mixed_precision %s)%s", {"no": "float32"}.get(precision, precision),
+                    config.mixed_precision, ", torch.compile" if config.compile else "")
     set_seed(config.seed)
     with accelerator.main_process_first():
         initial = _initial_model(config) if model_factory is None and config.init_checkpoint else None
@@ -225,7 +238,12 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
             run.step, run.micro = state["step"], state["micro_step"]
             if run.balance is not None and state.get("loss_averages") is not None:
                 run.balance.load_state_dict(state["loss_averages"])
+            run.spent = state.get("elapsed_s", 0.0)
+            if config.max_minutes is not None and state.get("total_steps"):
+                _set_length(run, state["total_steps"])  # the length fitted to the budget so far
             logger.info("resumed from %s (step %d)", latest, run.step)
+    if config.max_minutes is not None:
+        run.budget = WallClockBudget(60 * config.max_minutes, spent=run.spent)
     if run.main:
         config.save(out / RUN_CONFIG_FILE)
         write_text_atomic(out / "data_specs.json", json.dumps([s.to_dict() for s in data.specs], indent=2))
@@ -302,7 +320,8 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
     """Optimiser steps until `run.total_steps`: losses, validation at each epoch end, metrics rows,
     progress and training-state checkpoints."""
     config, accelerator, model = run.config, run.accelerator, run.model
-    bar = logs.bar(progress)
+    bar = run.bar = logs.bar(progress)
+    session_start = time.perf_counter()
     window_samples, window_start = 0, time.perf_counter()
     while run.step < run.total_steps:
         epoch = run.micro // run.micro_per_epoch
@@ -341,14 +360,46 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
                               samples_per_s=rate, val_loss="" if val_loss is None else val_loss))
                 bar.set_postfix(loss=f"{run.loss:.4g}", lr=f"{lr:.2e}", samples_s=f"{rate:.1f}")
                 bar.update(1)
+            elapsed = run.spent + time.perf_counter() - session_start
+            if run.budget is not None:
+                elapsed = _fit_to_budget(run, elapsed)
             if run.step % config.checkpoint_every == 0 or run.step == run.total_steps:
-                state = {"step": run.step, "micro_step": run.micro, "total_steps": run.total_steps}
+                state = {"step": run.step, "micro_step": run.micro, "total_steps": run.total_steps,
+                         "elapsed_s": elapsed}
                 if run.balance is not None:
                     state["loss_averages"] = run.balance.state_dict()
                 save_training_state(accelerator, run.out / STATE_DIR, run.step, state, config.keep_checkpoints)
             if run.step >= run.total_steps:
                 break
     bar.close()
+
+
+def _set_length(run: _Run, total: int) -> None:
+    """Make the run `total` optimiser steps long: its cosine schedule and progress report follow."""
+    run.total_steps = total
+    schedule = lr_schedule(run.config.warmup_steps, total, run.config.min_lr_ratio)
+    run.scheduler.lr_lambdas = [schedule] * len(run.scheduler.lr_lambdas)
+    if run.bar is not None:
+        run.bar.total = total
+
+
+def _fit_to_budget(run: _Run, elapsed: float) -> float:
+    """Fit the run's length to its wall-clock budget (`WallClockBudget`), or end it at this step
+    once the budget is spent. Every process decides on the largest `elapsed` of them all, so they
+    agree; returns that."""
+    elapsed = float(run.accelerator.gather(torch.tensor([elapsed], device=run.accelerator.device)).max())
+    total = run.budget.fit(run.step, elapsed, run.total_steps)
+    if total is not None and total != run.total_steps:
+        if run.main:
+            logger.info("max_minutes %g: %d steps fit (%.1f min spent at step %d); the schedule now ends there",
+                        run.config.max_minutes, total, elapsed / 60, run.step)
+        _set_length(run, total)
+    if run.budget.exhausted(elapsed) and run.step < run.total_steps:
+        if run.main:
+            logger.warning("max_minutes %g reached at step %d of %d: the run ends here", run.config.max_minutes,
+                           run.step, run.total_steps)
+        _set_length(run, run.step)
+    return elapsed
 
 
 def _balanced(run: _Run, loss: torch.Tensor, batch: Any) -> torch.Tensor:

@@ -21,7 +21,7 @@ def _load():
 def test_two_variants_train_with_their_options_and_are_read_back(corpus, tmp_path, capsys):
     ablation = _load()
     argv = ["--corpus", str(corpus), "--work-dir", str(tmp_path / "work"), "--steps", "3", "--batch-size", "2",
-            "--variants", "all on", "history 2 only, all off", "--json", str(tmp_path / "ablation.json")]
+            "--horizon", "2", "--variants", "all on", "history 2 only, all off", "--json", str(tmp_path / "ablation.json")]
     results = ablation.main(argv)
     assert list(results) == ["all on", "history 2 only, all off"]
     for name, result in results.items():
@@ -31,6 +31,7 @@ def test_two_variants_train_with_their_options_and_are_read_back(corpus, tmp_pat
             ablation.VARIANTS[name]["unroll"], ablation.VARIANTS[name]["noise"], ablation.VARIANTS[name]["history"])
         assert config["model"]["dim"] == 128 and config["steps"] == 3
         assert set(result["ratios"]) == {"burgers_1d", "heat_1d"} and math.isfinite(result["geomean"])
+        assert set(result["rollout_ratios"]) == set(result["ratios"]) and math.isfinite(result["rollout_geomean"])
     table = capsys.readouterr().out
     assert table.count("| all on |") == 1 and table.count("| history 2 only, all off |") == 1
     # read back, not trained again: the same figures
