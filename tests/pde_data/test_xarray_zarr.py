@@ -111,6 +111,20 @@ def test_netcdf_dim_options_apply_to_zarr(tmp_path):
     np.testing.assert_array_equal(opened.read(2, slice(1, 3))["h"], h[2, 1:3, None])  # stored order kept
 
 
+def test_climate_layout_datetime_time_lat_lon_and_bounds_variables(tmp_path):
+    """`sst (ensemble, time, lat, lon)` with daily datetime time and a `time_bnds (time, nv)` that is no field."""
+    sst = np.random.default_rng(3).standard_normal((2, 4, 3, 5)).astype(np.float32)
+    days = np.array(["2000-01-01", "2000-01-02", "2000-01-03", "2000-01-04"], dtype="datetime64[ns]")
+    ds = xr.Dataset({"sst": (("ensemble", "time", "lat", "lon"), sst), "time_bnds": (("time", "nv"), np.zeros((4, 2)))},
+                    coords={"time": days, "lat": [-10.0, 0.0, 10.0], "lon": np.arange(5) * 2.5})
+    opened = pde_data.open(_to_zarr(ds, tmp_path / "sst.zarr"))
+    spec = opened.spec
+    assert spec.field_names == ["sst"] and (len(opened), spec.n_steps) == (2, 4)
+    assert spec.axis_names == ("lat", "lon") and spec.grid_shape == (3, 5)
+    assert spec.dt == pytest.approx(86400.0) and spec.spacing == pytest.approx((10.0, 2.5))
+    np.testing.assert_array_equal(opened.read(1)["sst"], sst[1][:, None])
+
+
 def test_converted_to_the_canonical_store_and_told_apart(tmp_path):
     ds, src = _samples_2d()
     path = _to_zarr(ds, tmp_path / "ocean.zarr")
