@@ -54,8 +54,9 @@ def is_store(path: str, remote: Any = None) -> bool:
     if is_url(path):
         if not path.rstrip("/").lower().endswith(".zarr"):
             return False
-        # a failed request is an error (404, refused, no backend), not "not a store"
-        attrs, _ = _remote_group_attrs(path.rstrip("/"), remote_config(remote))
+        # a failed request is an error (refused, no backend), not "not a store"; a missing zarr.json
+        # (a zarr v2 store, or nothing) is left to the readers tried after this one, which say which
+        attrs, _ = _remote_group_attrs(path.rstrip("/"), remote_config(remote), missing_ok=True)
         return attrs is not None and SPEC_KEY in attrs
     if not os.path.isfile(os.path.join(path, "zarr.json")):
         return False
@@ -87,10 +88,12 @@ def open_store(path: str, remote: Any = None, **options: Any) -> PDEDataset:
     return PDEDataset(spec, fields, reopen=functools.partial(open_store, path))
 
 
-def _remote_group_attrs(url: str, config: RemoteConfig) -> tuple[Optional[dict], str]:
-    """The group attributes of the store at `url` (None when its zarr.json is not a JSON object) and
-    a version tag of them; never from the cache."""
-    raw = fetch([f"{url}/zarr.json"], config, use_cache=False)[0]
+def _remote_group_attrs(url: str, config: RemoteConfig, missing_ok: bool = False) -> tuple[Optional[dict], str]:
+    """The group attributes of the store at `url` (None when its zarr.json is not a JSON object, or is not
+    there and `missing_ok`) and a version tag of them; never from the cache."""
+    raw = fetch([f"{url}/zarr.json"], config, use_cache=False, missing_ok=missing_ok)[0]
+    if raw is None:
+        return None, ""
     try:
         meta = json.loads(raw)
     except ValueError:

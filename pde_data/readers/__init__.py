@@ -80,4 +80,4 @@ def convert(src: str | os.PathLike | PDEDataset, out: str | os.PathLike, format:
 register(Reader("store", "canonical morph-pde zarr v3 store (pde_data.convert)",
                 _store.is_store, _store.open_store, remote=True))
 
-from pde_data.readers import the_well, pdebench, pdearena, netcdf, arrays  # noqa: E402,F401
+from pde_data.readers import the_well, pdebench, pdearena, netcdf, xarray_zarr, arrays  # noqa: E402,F401

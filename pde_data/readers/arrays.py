@@ -40,6 +40,7 @@ from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import AxisView, check_first_frame, field_groups
+from pde_data.readers.xarray_zarr import zarr_layout
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = ["open_arrays", "parse_layout", "sniff"]
@@ -148,6 +149,10 @@ def open_arrays(path: str, layout: Any = None, fields: Any = None, key: Optional
                 name: Optional[str] = None, check_finite: bool = True) -> PDEDataset:
     """Open `.npy` / `.npz` / zarr arrays lazily with a `layout=` string; see the module docstring."""
     path = os.fspath(path)
+    if layout is None and _is_zarr(path):
+        found = zarr_layout(path)
+        if found is not None and found.kind in ("plain", "array", "empty"):
+            raise DataError(found.problem())
     arrays = _load(path)
     if key is not None:
         if key not in arrays:

@@ -103,8 +103,13 @@ def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims:
                 space_dims: Optional[Sequence[str]] = None, channel_dim: Optional[str] = None,
                 channels: Optional[Mapping[str, Sequence[int]]] = None, variable: Optional[str] = None,
                 fields: Any = None, boundary_conditions: Any = None, name: Optional[str] = None,
-                check_finite: bool = True) -> PDEDataset:
-    """An `xarray.Dataset` as a lazy `PDEDataset` (values are read per window)."""
+                check_finite: bool = True, format: str = "netcdf") -> PDEDataset:  # noqa: A002
+    """An `xarray.Dataset` as a lazy `PDEDataset` (values are read per window).
+
+    The one place where dims become trajectory/time/space and variables fields: the netCDF reader
+    and the xarray-zarr reader (`pde_data.readers.xarray_zarr`) both open through it; `format`
+    is the reader's name, kept in the spec.
+    """
     where = source or "xarray dataset"
     dims = dict(dims or {})
     unknown = set(dims) - {"sample", "time", "space", "channel"}
@@ -153,13 +158,13 @@ def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims:
     d = len(space_dims)
     bcs = (boundary_conditions,) * d if isinstance(boundary_conditions, str) else boundary_conditions
     grid = tuple(int(ds.sizes[s]) for s in space_dims)
-    stem = os.path.splitext(os.path.basename(source))[0] if source else "xarray"
+    stem = os.path.splitext(os.path.basename(source.rstrip("/")))[0] if source else "xarray"
     spec = DatasetSpec(
         name=name or str(ds.attrs.get("dataset_name", stem)), grid_shape=grid,
         fields=tuple(FieldSpec(k, a.components) for k, a in arrays.items()), n_trajectories=n,
         n_steps=t, dt=uniform_step(tc, f"{where} {time_dim}") if tc is not None else None,
         spacing=spacing_of(coords, where), boundary_conditions=tuple(bcs or ()),
-        axis_names=tuple(space_dims), source=source, format="netcdf", attrs=json_attrs(ds.attrs))
+        axis_names=tuple(space_dims), source=source, format=format, attrs=json_attrs(ds.attrs))
     out = PDEDataset(spec, arrays, reopen=reopen)
     return check_first_frame(out) if check_finite else out
 
@@ -217,27 +222,27 @@ def _select(ds: Any, fields: Any, channels: Any, channel_dim: Optional[str], var
 
 
 def _group_vectors(names: list[str], d: int) -> dict[str, list[str]]:
-    """`[rho, u, v, p] -> {rho: [rho], velocity: [u, v], p: [p]}` for d = 2."""
-    out: dict[str, list[str]] = {}
-    used: set[str] = set()
+    """`[rho, u, v, p] -> {rho: [rho], velocity: [u, v], p: [p]}` for d = 2; a group sits where its first
+    component is, whatever the order of the others (`[v, h, u]` -> `{velocity: [u, v], h: [h]}`)."""
+    groups: list[tuple[str, list[str]]] = []
+    if d >= 2 and all(c in names for c in ("u", "v", "w")[:d]):
+        groups.append(("velocity", list(("u", "v", "w")[:d])))
     for v in names:
-        if v in used:
-            continue
-        group = None
-        if d >= 2 and v == "u" and all(c in names for c in ("u", "v", "w")[:d]):
-            group = ("velocity", list(("u", "v", "w")[:d]))
-        elif d >= 2 and v[-1:] == "x":
-            prefix = v[:-1]
-            comps = [prefix + a for a in "xyz"[:d]]
-            if all(c in names for c in comps) and prefix and (d == 3 or prefix + "xyz"[d] not in names):
-                base = prefix.rstrip("_")
-                group = (_VECTOR_NAMES.get(base.lower(), base) or "vector", comps)
-        if group is not None and group[0] not in out:
-            out[group[0]] = group[1]
-            used.update(group[1])
-        else:
-            out[v] = [v]
-            used.add(v)
+        prefix = v[:-1]
+        comps = [prefix + a for a in "xyz"[:d]]
+        if (d >= 2 and v[-1:] == "x" and prefix and all(c in names for c in comps)
+                and (d == 3 or prefix + "xyz"[d] not in names)):
+            base = prefix.rstrip("_")
+            groups.append((_VECTOR_NAMES.get(base.lower(), base) or "vector", comps))
+    group_of: dict[str, tuple[str, list[str]]] = {}
+    for gname, comps in groups:
+        taken = gname in names or gname in {g for g, _ in group_of.values()}
+        if not taken and not any(c in group_of for c in comps):
+            group_of.update({c: (gname, comps) for c in comps})
+    out: dict[str, list[str]] = {}
+    for v in names:
+        gname, comps = group_of.get(v, (v, [v]))
+        out.setdefault(gname, comps)
     return out
 
 

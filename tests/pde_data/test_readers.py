@@ -231,6 +231,15 @@ def test_netcdf_defaults_find_dims_and_group_u_v_into_velocity(tmp_path):
     assert_pickles(ds, expected)
 
 
+def test_vector_components_group_whatever_their_order_and_a_field_name_is_not_taken_twice():
+    from pde_data.readers.netcdf import _group_vectors
+
+    assert _group_vectors(["v", "h", "u"], 2) == {"velocity": ["u", "v"], "h": ["h"]}
+    assert _group_vectors(["By", "rho", "Bx"], 2) == {"B": ["Bx", "By"], "rho": ["rho"]}
+    assert _group_vectors(["u", "v", "velocity"], 2) == {"u": ["u"], "v": ["v"], "velocity": ["velocity"]}
+    assert _group_vectors(["u", "v"], 1) == {"u": ["u"], "v": ["v"]}
+
+
 def test_netcdf_without_sample_dim_is_one_trajectory(tmp_path):
     p = str(tmp_path / "single.nc")
     expected = fx.write_netcdf(p, sample_dim=None)
