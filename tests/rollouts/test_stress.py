@@ -189,3 +189,25 @@ def test_horizon_and_trajectories_are_checked_by_name():
     with pytest.raises(DataError, match="n_traj must be an int >= 1, got 1.5"):
         score_stress_set(tiny_model(), stress_cases(["heat_1d"]), n_traj=1.5)
 
+
+def test_the_benchmark_smoke_run_writes_the_table_and_strict_json(tmp_path, capsys):
+    from benchmarks.stress_set import main
+
+    tiny_model(seed=1).save_pretrained(tmp_path / "tiny")
+    out, md = tmp_path / "stress.json", tmp_path / "stress.md"
+    record = main(["--quick", "--checkpoint", str(tmp_path / "tiny"), "--cases", "heat_1d", "heat_3d",
+                   "--json", str(out), "--markdown", str(md)])
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} in the JSON")
+
+    saved = json.loads(out.read_text(), parse_constant=refuse)
+    report = saved["reports"][str(tmp_path / "tiny")]
+    assert report["setup"]["horizon"] == 5 and report["setup"]["n_traj"] == 1
+    assert [s["name"] for s in report["scores"]] == ["heat_1d neumann 90", "heat_3d mixed walls 18"]
+    assert report["scored"] == 1 and report["scores"][1]["skipped"]
+    assert len(report["scores"][0]["model"]["per_step"]) == 5
+    assert saved["command"].startswith("python -m benchmarks.stress_set --quick") and saved["machine"]["cpu"]
+    printed = capsys.readouterr().out
+    assert "| heat_1d neumann 90 | 1D |" in printed and "stable on" in printed
+    assert md.read_text().strip() == record["markdown"].strip()
