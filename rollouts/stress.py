@@ -15,7 +15,8 @@ model out for `horizon` steps from the first `history` frames of each (`rollouts
 diverged rollouts flagged, not raised) beside persistence, and returns a `StressReport`: per
 case the mean nRMSE (fields averaged) over the horizon, the error at steps 1, 10 and the
 horizon, the growth of the error (step k over step 1) of the model and of persistence, the
-rollouts that went non-finite, and the verdict of issue 32: a case is *stable* when the
+rollouts that diverged (went non-finite, or past `max_growth` times their history's RMS: on
+their way to it), and the verdict of issue 32: a case is *stable* when the
 model's error at the last step is below persistence's or grows no faster than persistence's
 (last step over step 1), and no rollout is non-finite (`is_stable`).
 """
@@ -219,12 +220,12 @@ class StressReport:
 
     def table(self) -> str:
         """Markdown: per case, nRMSE as model / persistence (mean over the horizon, at steps 1, 10
-        and K), the growth step K / step 1 of both, the non-finite rollouts and the verdict."""
+        and K), the growth step K / step 1 of both, the diverged rollouts and the verdict."""
         k = self.setup["horizon"]
         steps = sorted({s for s in REPORTED_STEPS if s <= k} | {k})
         head = " | ".join(f"step {s}" for s in steps)
         lines = [f"| case | dims | out of corpus | mean over {k} steps | {head} | growth step {k} / step 1 "
-                 f"| non-finite | stable |", "|---|---|---|---|" + "---|" * len(steps) + "---|---|---|"]
+                 f"| diverged | stable |", "|---|---|---|---|" + "---|" * len(steps) + "---|---|---|"]
 
         def pair(m: float, p: float) -> str:
             return f"{m:.3g} / {p:.3g}"
@@ -240,7 +241,10 @@ class StressReport:
             cells.append(f"{s.non_finite}/{s.windows}")
             cells.append("yes" if s.stable else "**no**")
             lines.append(f"{label} {' | '.join(cells)} |")
-        lines.append(f"\nEach cell: model / persistence (nRMSE, fields averaged). {self.headline()}.")
+        limit = self.setup.get("max_growth")
+        diverged = "non-finite" + (f" or past {limit:g} x the RMS of its history" if limit else "")
+        lines.append(f"\nEach cell: model / persistence (nRMSE, fields averaged). diverged: rollouts that went "
+                     f"{diverged} (`rollouts.rollout`), which the verdict counts as non-finite. {self.headline()}.")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -283,7 +287,7 @@ def score_stress_set(model: nn.Module, cases: Optional[Sequence[StressCase]] = N
         scores.append(CaseScore(case, curves["model"], curves["persistence"], result.n_windows, len(result.diverged)))
         logger.info("stress case %s: nRMSE at step %d %.3g (persistence %.3g)%s", case.name, horizon,
                     curves["model"][-1], curves["persistence"][-1],
-                    f", {len(result.diverged)} non-finite" if result.diverged else "")
+                    f", {len(result.diverged)} diverged" if result.diverged else "")
     setup = {"horizon": horizon, "history": history, "n_traj": n_traj, "seed": seed, "max_growth": max_growth,
              "metric": "nRMSE, fields averaged, windows averaged"}
     return StressReport(scores, setup)
