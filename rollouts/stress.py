@@ -242,7 +242,7 @@ class StressReport:
             cells.append("yes" if s.stable else "**no**")
             lines.append(f"{label} {' | '.join(cells)} |")
         limit = self.setup.get("max_growth")
-        diverged = "non-finite" + (f" or past {limit:g} x the RMS of its history" if limit else "")
+        diverged = "non-finite" + (f" or past {limit:g} x the RMS of their history" if limit else "")
         lines.append(f"\nEach cell: model / persistence (nRMSE, fields averaged). diverged: rollouts that went "
                      f"{diverged} (`rollouts.rollout`), which the verdict counts as non-finite. {self.headline()}.")
         return "\n".join(lines)
