@@ -104,3 +104,13 @@ def test_pretrain_finetune_and_evaluate_on_a_url(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # the server is gone: our error, exit 2, naming the URL
         main(["evaluate", "--checkpoint", str(run), "--data", url, "--horizon", "2", "--quiet"])
     assert exit_info.value.code == 2 and "burgers.zarr" in capsys.readouterr().err
+
+
+def test_pretrain_help_names_the_default_mix():
+    from morph.train.config import DEFAULT_MIX
+
+    shown = runner.invoke(app, ["pretrain", "--help"], terminal_width=200)
+    assert shown.exit_code == 0
+    text = " ".join(shown.output.split())
+    assert f"default: the {len(DEFAULT_MIX)} built-in simulators " in text and "every built-in" not in text
+    assert all(name in text for name in DEFAULT_MIX)
