@@ -79,7 +79,8 @@ from accuracy import cpu_model  # noqa: E402
 
 logger = logging.getLogger("transfer")
 
-RECIPE = Path(__file__).resolve().parent.parent / "examples" / "configs" / "recipe.yaml"
+REPOSITORY = Path(__file__).resolve().parent.parent
+RECIPE = REPOSITORY / "examples" / "configs" / "recipe.yaml"
 RESULT = "result.json"
 #: First seed of the held-out data (family i uses DATA_SEED + i): far from the corpus's store seeds.
 DATA_SEED = 10_000_000
@@ -537,14 +538,26 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     return args
 
 
+def recorded_path(value: Any) -> Any:
+    """A path (or a list of them) as a record holds it: relative to the repository when it lies
+    there, so that a committed record names no directory of the machine that wrote it; anything
+    else as it is."""
+    if isinstance(value, list):
+        return [recorded_path(item) for item in value]
+    if not isinstance(value, Path):
+        return value
+    resolved = value.resolve()
+    return resolved.relative_to(REPOSITORY).as_posix() if resolved.is_relative_to(REPOSITORY) else str(value)
+
+
 def _record(args: argparse.Namespace, pretrained: dict[str, str], results: dict[str, Any], minutes: float,
             **report: Any) -> dict[str, Any]:
     import torch
 
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
             "threads": torch.get_num_threads(), "torch": torch.__version__, "minutes": minutes,
-            "pretrained": pretrained, "horizon": args.horizon,
-            "args": _plain({k: v for k, v in vars(args).items() if k != "reused"}),
+            "pretrained": {**pretrained, "path": recorded_path(Path(pretrained["path"]))}, "horizon": args.horizon,
+            "args": _plain({k: recorded_path(v) for k, v in vars(args).items() if k != "reused"}),
             "families": {n: {"why": f.why, "relatives": list(f.relatives)} for n, f in FAMILIES.items()
                          if n in args.families},
             "results": results, **report}

@@ -23,6 +23,15 @@ def _load():
     return module
 
 
+def test_a_record_names_paths_in_the_repository_relative_to_it_and_others_as_given(tmp_path):
+    transfer = _load()
+    repository = SCRIPT.parent.parent
+    assert transfer.recorded_path(repository / "examples" / "configs" / "recipe.yaml") == "examples/configs/recipe.yaml"
+    assert transfer.recorded_path([repository / "morph" / "weights" / "starter", tmp_path / "w"]) == [
+        "morph/weights/starter", str(tmp_path / "w")]
+    assert transfer.recorded_path(3) == 3 and transfer.recorded_path("starter") == "starter"
+
+
 def _finite_row(row):
     return all(math.isfinite(row[k]) for k in ("step_1", "horizon"))
 
@@ -55,6 +64,7 @@ def test_quick_run_has_every_row_finite_and_resumes(tmp_path, monkeypatch):
             assert efficiency[label]["at_most_shots"] == family["shots"]["6"][label]["horizon"]["mean"]
     assert [t["of"] for t in saved["targets"]] == [4, 4, 4]
     assert all(isinstance(t["met"], bool) and t["needed"] == 3 for t in saved["targets"])
+    assert saved["args"]["recipe"] == "examples/configs/recipe.yaml"  # in the repository: relative to it
     # held-out families are left out of the pretraining; their data seeds are not the corpus's
     pretrain = json.loads((tmp_path / "work" / "pretrain" / "train_config.json").read_text())
     assert all(Path(d["source"]).name.split("-")[0] in transfer.QUICK_CORPUS for d in pretrain["datasets"])

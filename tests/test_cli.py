@@ -104,3 +104,58 @@ def test_pretrain_finetune_and_evaluate_on_a_url(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:  # the server is gone: our error, exit 2, naming the URL
         main(["evaluate", "--checkpoint", str(run), "--data", url, "--horizon", "2", "--quiet"])
     assert exit_info.value.code == 2 and "burgers.zarr" in capsys.readouterr().err
+
+
+def test_the_commands_of_adapters_and_rollouts_come_through_entry_points_in_their_packages():
+    from importlib.metadata import entry_points
+
+    from adapters.cli import REPORTS_GROUP, finetune_reports
+    from morph.cli.plugins import COMMANDS_GROUP, PROVIDED_BY
+
+    installed = {point.name: point.value for point in entry_points(group=COMMANDS_GROUP)}
+    assert {name: value.split(".")[0] for name, value in installed.items()} == PROVIDED_BY
+    assert set(finetune_reports()) == {"test_table"}
+    assert [point.value for point in entry_points(group=REPORTS_GROUP)] == ["rollouts.cli:finetune_test_table"]
+    shown = runner.invoke(app, ["--help"])
+    assert shown.exit_code == 0
+    listed = [name for name in ("pretrain", "finetune", "rollout", "evaluate", "import-official", "env")
+              if name in shown.output]
+    assert listed == ["pretrain", "finetune", "rollout", "evaluate", "import-official", "env"]
+    assert "not installed" not in shown.output
+
+
+def test_an_install_without_the_entry_points_names_the_package_and_the_fix(capsys):
+    import typer
+
+    from adapters.cli import finetune_reports
+    from morph.cli.app import add_commands
+    from morph.cli.plugins import MissingPlugin
+
+    bare = typer.Typer(add_completion=False)
+    add_commands(bare, group="morph.no-such-group")
+    assert "not installed" in runner.invoke(bare, ["--help"]).output
+    for command, package in (["finetune", "adapters"], ["evaluate", "rollouts"]):
+        result = runner.invoke(bare, [command, "--checkpoint", "starter", "--data", "x.zarr"])
+        assert isinstance(result.exception, MissingPlugin)
+        assert f"morph {command} is provided by the {package} package" in str(result.exception)
+        assert "'morph.no-such-group'" in str(result.exception) and "pip install -e ." in str(result.exception)
+    with pytest.raises(MissingPlugin, match="test table of the rollouts package.*pip install -e ."):
+        finetune_reports("morph.no-such-group")
+
+
+def test_morph_help_loads_no_peft_matplotlib_or_xarray():
+    code = ("import sys; from morph.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('peft', 'matplotlib', 'xarray', 'transformers') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "finetune" in proc.stdout and proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_pretrain_help_names_the_default_mix():
+    from morph.train.config import DEFAULT_MIX
+
+    shown = runner.invoke(app, ["pretrain", "--help"], terminal_width=200)
+    assert shown.exit_code == 0
+    text = " ".join(shown.output.split())
+    assert f"default: the {len(DEFAULT_MIX)} built-in simulators " in text and "every built-in" not in text
+    assert all(name in text for name in DEFAULT_MIX)

@@ -2,10 +2,10 @@
 
     data.py       morph data list | generate | convert | inspect
     pretrain.py   morph pretrain
-    finetune.py   morph finetune
-    evaluate.py   morph rollout, morph evaluate
     official.py   morph import-official
     options.py    --option parsing and the one flags -> config merge
+    plugins.py    the entry-point groups through which the packages above morph add commands:
+                  adapters/cli.py (morph finetune), rollouts/cli.py (morph rollout, morph evaluate)
 """
 
 from morph.cli.app import app, main

@@ -2,8 +2,10 @@
 
 Each command module parses its options and calls one library function; the
 libraries (torch, peft, xarray, ...) are imported when a command runs, so
-`morph --help` stays fast. This package is the only place that wires
-`adapters` and `rollouts` together with `morph`.
+`morph --help` stays fast. The commands of the packages above `morph`
+(`morph finetune` of `adapters`, `morph rollout` and `morph evaluate` of
+`rollouts`) come through the entry-point group of `morph.cli.plugins`: no
+module of `morph` imports those packages.
 """
 
 from __future__ import annotations
@@ -11,25 +13,43 @@ from __future__ import annotations
 import logging
 import platform
 import sys
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import typer
 
 from morph.cli.data import data_app
-from morph.cli.evaluate import evaluate_command, rollout_command
-from morph.cli.finetune import finetune_command
 from morph.cli.official import import_official_command
+from morph.cli.plugins import COMMANDS_GROUP, PROVIDED_BY, MissingPlugin, load_group, reinstall_hint
 from morph.cli.pretrain import pretrain_command
 
-__all__ = ["app", "main"]
+__all__ = ["add_commands", "app", "main"]
+
+
+def add_commands(app: typer.Typer, group: str = COMMANDS_GROUP) -> None:
+    """The commands of the entry-point `group` added to `app`; one of `PROVIDED_BY` that the install
+    lacks becomes a command that says how to get it back, instead of click's "No such command"."""
+    found = load_group(group)
+    for name in [*PROVIDED_BY, *(name for name in found if name not in PROVIDED_BY)]:
+        if name in found:
+            app.command(name)(found[name])
+        else:
+            app.command(name, help="(not installed: reinstall morph-pde, pip install -e .)",
+                        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+                        )(_missing_command(name, group))
+
+
+def _missing_command(name: str, group: str) -> Callable[..., None]:
+    def missing(args: Optional[List[str]] = typer.Argument(None, hidden=True)) -> None:
+        raise MissingPlugin(f"morph {name} is provided by the {PROVIDED_BY[name]} package; " + reinstall_hint(group))
+
+    return missing
+
 
 app = typer.Typer(help="morph-pde: MORPH-style PDE foundation models.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 app.add_typer(data_app, name="data")
 app.command("pretrain")(pretrain_command)
-app.command("finetune")(finetune_command)
-app.command("rollout")(rollout_command)
-app.command("evaluate")(evaluate_command)
+add_commands(app)
 app.command("import-official")(import_official_command)
 
 
@@ -65,7 +85,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         app(args=argv, standalone_mode=False)
-    except (DataError, ConfigError, CheckpointError) as err:
+    except (DataError, ConfigError, CheckpointError, MissingPlugin) as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
     except (typer.Exit, SystemExit) as ex:

@@ -71,8 +71,9 @@ def pretrain_command(
                                 "checkpoint, with its own settings (--steps may extend it)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
 ) -> None:
-    """Pretrain MORPH on a mix of datasets (default: every built-in simulator), or train an FNO or
-    U-Net baseline on one dataset (--arch)."""
+    """Pretrain MORPH on a mix of datasets (default: the 5 built-in simulators burgers_1d, euler_1d,
+    shallow_water_2d, navier_stokes_2d and advection_diffusion_3d), or train an FNO or U-Net baseline
+    on one dataset (--arch)."""
     from morph.train import TrainConfig, train
     from morph.train.config import ARCHS, DEFAULT_MODEL, ConfigError, exclude_from_corpus, read_config_file
 

@@ -179,7 +179,7 @@ def _expand_corpus(source: "DataSource") -> list["DataSource"]:
                           f"({', '.join(per_simulator)}); keep at least one")
     relative = {name: source.simulator_weights.get(name, 1.0) for name in kept}
     total = sum(relative.values())
-    return [dataclasses.replace(source, source=str((directory / path).resolve()),
+    return [dataclasses.replace(source, source=str(directory / path),  # as the corpus is named: no machine's path
                                 weight=source.weight * relative[name] / total / len(paths),
                                 exclude=[], simulator_weights={})
             for name, paths in kept.items() for path in paths]

@@ -17,7 +17,7 @@ def simulator_shares(config: TrainConfig, corpus: Path) -> dict[str, float]:
     stores = json.loads((corpus / "corpus.json").read_text())["stores"]
     share: dict[str, float] = {}
     for d in config.datasets:
-        name = stores[str(Path(d.source).relative_to(corpus.resolve()))]["simulator"]
+        name = stores[str(Path(d.source).relative_to(corpus))]["simulator"]
         share[name] = share.get(name, 0) + d.weight
     return share
 
@@ -37,11 +37,22 @@ def test_a_corpus_source_trains_on_every_store_with_equal_shares_per_simulator(c
     config = TrainConfig(datasets=[f"corpus:{corpus}"], model={"preset": "Ti", **TINY_MODEL, "max_ar": 2},
                          history=2, steps=3, batch_size=2, val_windows=2, output_dir=str(tmp_path / "run"),
                          cache_dir=str(tmp_path / "cache"))
-    assert sorted(d.source for d in config.datasets) == sorted(str((corpus / p).resolve()) for p in stores)
+    assert sorted(d.source for d in config.datasets) == sorted(str(corpus / p) for p in stores)
     share = simulator_shares(config, corpus)
     assert share == pytest.approx({"burgers_1d": 0.5, "heat_1d": 0.5})
     result = train(config, progress=False)
     assert result.steps == 3 and len(result.per_dataset) >= 2
+
+
+def test_a_corpus_named_relative_to_the_working_directory_is_recorded_so(corpus, monkeypatch):
+    """A run's train_config.json names the stores as the corpus was named, not by this machine's
+    absolute path (committed records carry no such path)."""
+    monkeypatch.chdir(corpus.parent)
+    config = TrainConfig(datasets=[f"corpus:{corpus.name}"], model={"preset": "Ti", **TINY_MODEL})
+    recorded = [d["source"] for d in config.to_dict()["datasets"]]
+    stores = json.loads((corpus / "corpus.json").read_text())["stores"]
+    assert sorted(recorded) == sorted(f"{corpus.name}/{path}" for path in stores)
+    assert TrainConfig.from_dict(config.to_dict()).datasets == config.datasets
 
 
 def test_a_corpus_source_without_a_manifest_says_how_to_build_it(tmp_path):
@@ -60,7 +71,7 @@ def test_an_interrupted_corpus_is_refused_until_it_is_finished(corpus, tmp_path)
 
 def test_exclude_leaves_simulators_out_of_a_corpus_source(corpus, tmp_path):
     stores = json.loads((corpus / "corpus.json").read_text())["stores"]
-    burgers = sorted(str((corpus / p).resolve()) for p, e in stores.items() if e["simulator"] == "burgers_1d")
+    burgers = sorted(str(corpus / p) for p, e in stores.items() if e["simulator"] == "burgers_1d")
     config = TrainConfig(datasets=[{"source": f"corpus:{corpus}", "weight": 2.0, "exclude": ["heat_1d"]}],
                          model={"preset": "Ti", **TINY_MODEL, "max_ar": 2}, history=2)
     assert sorted(d.source for d in config.datasets) == burgers

@@ -1,4 +1,10 @@
-"""`morph rollout` and `morph evaluate`: a model rolled out on one trajectory, or scored on a split."""
+"""`morph rollout` and `morph evaluate`: a model rolled out on one trajectory, or scored on a split;
+and the test table that ends `morph finetune`.
+
+The `morph` app finds the two commands through the entry-point group "morph.commands", and
+`morph finetune` (of `adapters`) the table through "morph.finetune_reports" (pyproject.toml):
+`rollouts` imports `morph` and `pde_data`, and neither of them imports `rollouts`.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,12 @@ import typer
 
 from morph.cli.options import device as run_device
 
-__all__ = ["evaluate_command", "rollout_command"]
+__all__ = ["TEST_FILE", "evaluate_command", "finetune_test_table", "rollout_command"]
 
 logger = logging.getLogger("morph")
+
+#: What the test table after a fine-tune writes into the fine-tune's output directory.
+TEST_FILE = "test_metrics.json"
 
 
 def _load(checkpoint: str, data: str, format: str, device: str, cache: Optional[Path]) -> tuple[Any, Any]:
@@ -158,3 +167,25 @@ def evaluate_command(
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
         typer.echo(f"wrote {json_out}")
+
+
+def finetune_test_table(result: Any, base: str, progress: bool) -> None:
+    """After `morph finetune`: the fine-tuned model (`result`, an `adapters.FinetuneResult`) beside
+    its zero-shot base (`base` as the user named it) and persistence, on the test split the fine-tune
+    held out; printed, and written to TEST_FILE in its output directory. A base grown for the data
+    (more fields or components) is scored grown: its new slots predict the mean or, with
+    predict_delta, the last frame."""
+    from morph.checkpoint import load_pretrained
+    from morph.growth import grow_to
+    from pde_data.files import write_text_atomic
+    from rollouts import compare
+
+    zero_shot = grow_to(load_pretrained(result.base), [result.dataset.spec])
+    grown = ", grown" if getattr(zero_shot, "growth", None) is not None else ""
+    models = {result.label: load_pretrained(result.output_dir).to(run_device()),
+              f"zero-shot ({base}{grown})": zero_shot.to(run_device())}
+    scores = compare(models, result.dataset, history=result.history, horizon=result.horizon, split="test",
+                     progress=progress)
+    write_text_atomic(result.output_dir / TEST_FILE, json.dumps(scores.to_dict(), indent=2) + "\n")
+    typer.echo(f"test split, {result.horizon}-step rollouts:")
+    typer.echo(scores.table())

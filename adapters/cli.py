@@ -1,19 +1,36 @@
-"""`morph finetune`: `adapters.finetune`, then the test table of `rollouts.compare`."""
+"""`morph finetune`: `adapters.finetune`, then the steps registered to follow a fine-tune.
+
+The `morph` app finds this command through the entry-point group "morph.commands"
+(pyproject.toml). What follows a fine-tune (the test table of the fine-tuned model
+beside its zero-shot base and persistence, which `rollouts` computes) is found the
+same way, through the group `REPORTS_GROUP`: `adapters` imports `morph` and `pde_data`,
+never `rollouts`.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import typer
 
-from morph.cli.options import device, merge_flags, parse_options
+from morph.cli.options import merge_flags, parse_options
+from morph.cli.plugins import MissingPlugin, load_group, reinstall_hint
 
-__all__ = ["finetune_command"]
+__all__ = ["REPORTS_GROUP", "finetune_command", "finetune_reports"]
 
-#: What the closing evaluation writes into the fine-tune's output directory.
-TEST_FILE = "test_metrics.json"
+#: The entry-point group of the steps that run after a fine-tune in the main process, each called
+#: as `report(result: FinetuneResult, base: str, progress: bool)` with the --checkpoint as given.
+REPORTS_GROUP = "morph.finetune_reports"
+
+
+def finetune_reports(group: str = REPORTS_GROUP) -> dict[str, Callable[..., None]]:
+    """The steps of the entry-point `group`, by name; MissingPlugin when the install has none."""
+    reports = load_group(group)
+    if not reports:
+        raise MissingPlugin("morph finetune ends with the test table of the rollouts package; "
+                            + reinstall_hint(group))
+    return reports
 
 
 def finetune_command(
@@ -48,11 +65,8 @@ def finetune_command(
 ) -> None:
     """Fine-tune a pretrained MORPH on a new PDE (LoRA or full); ends with a test table."""
     from adapters.finetune import FinetuneConfig, finetune, is_main_process
-    from morph.checkpoint import load_pretrained
-    from morph.growth import grow_to
-    from pde_data.files import write_text_atomic
-    from rollouts import compare
 
+    reports = finetune_reports()  # before training, not after it
     flags = dict(checkpoint=checkpoint, data=data, level=level, rank=rank, alpha=alpha, n_traj=n_traj,
                  history=history, horizon=horizon, output_dir=out, format=format,
                  from_scratch=from_scratch or None, options=parse_options(option) if option else None,
@@ -68,17 +82,8 @@ def finetune_command(
     result = finetune(finetune_config, resume=resume, progress=not quiet)
     if not is_main_process():
         return
-    # A base grown for the data (more fields or components) is scored grown: its new slots predict
-    # the mean or, with predict_delta, the last frame.
-    zero_shot = grow_to(load_pretrained(result.base), [result.dataset.spec])
-    grown = ", grown" if getattr(zero_shot, "growth", None) is not None else ""
-    models = {result.label: load_pretrained(result.output_dir).to(device()),
-              f"zero-shot ({finetune_config.checkpoint}{grown})": zero_shot.to(device())}
-    scores = compare(models, result.dataset, history=result.history, horizon=result.horizon, split="test",
-                     progress=not quiet)
-    write_text_atomic(result.output_dir / TEST_FILE, json.dumps(scores.to_dict(), indent=2) + "\n")
     typer.echo(f"\nfine-tuning level {result.level}: {result.trainable_parameters:,} trainable parameters, "
                f"{result.train.steps} steps, {result.train.seconds / 60:.1f} min")
-    typer.echo(f"test split, {result.horizon}-step rollouts:")
-    typer.echo(scores.table())
+    for report in reports.values():
+        report(result, finetune_config.checkpoint, not quiet)
     typer.echo(f"\ncheckpoint: {result.output_dir} (MORPH.from_pretrained or --checkpoint loads it)")
