@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 import typer
 
-from morph.cli.options import device as run_device
+from morph.cli.options import PRECISION_HELP, device as run_device
 
 __all__ = ["TEST_FILE", "evaluate_command", "finetune_test_table", "rollout_command"]
 
@@ -74,6 +74,7 @@ def rollout_command(
     format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
 ) -> None:
     """Roll a model out on one trajectory; write truth and prediction (xarray) and, optionally, plots."""
     if out.suffix not in (".nc", ".zarr"):
@@ -102,7 +103,7 @@ def rollout_command(
     frames, failure = [], None
     try:
         for step in rollout(model, batch, steps, truth=truth, teacher_forcing=teacher_forcing,
-                            max_growth=max_growth, progress=True):
+                            max_growth=max_growth, precision=precision, progress=True):
             frames.append(step.prediction.cpu())
     except RolloutDiverged as err:
         failure = err
@@ -146,6 +147,7 @@ def evaluate_command(
     format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Score rollouts on a split beside the persistence baseline: a table, and optionally JSON."""
@@ -158,7 +160,8 @@ def evaluate_command(
     spec = dataset.spec
     k = _history(model, history, spec, spec.source or spec.name)
     result = evaluate(model, dataset, horizon=horizon, history=k, split=split, split_seed=split_seed,
-                      stride=stride, batch_size=batch_size, max_growth=max_growth, progress=not quiet)
+                      stride=stride, batch_size=batch_size, max_growth=max_growth, precision=precision,
+                      progress=not quiet)
     horizon = result.horizon
     result.setup["checkpoint"] = str(checkpoint)
     typer.echo(f"{spec.name}, {split} split ({len(result.setup['trajectories'])} trajectories, "
@@ -184,8 +187,9 @@ def finetune_test_table(result: Any, base: str, progress: bool) -> None:
     grown = ", grown" if getattr(zero_shot, "growth", None) is not None else ""
     models = {result.label: load_pretrained(result.output_dir).to(run_device()),
               f"zero-shot ({base}{grown})": zero_shot.to(run_device())}
+    trained_in = json.loads((result.output_dir / "train_config.json").read_text())["mixed_precision"]
     scores = compare(models, result.dataset, history=result.history, horizon=result.horizon, split="test",
-                     progress=progress)
+                     precision=trained_in, progress=progress)
     write_text_atomic(result.output_dir / TEST_FILE, json.dumps(scores.to_dict(), indent=2) + "\n")
     typer.echo(f"test split, {result.horizon}-step rollouts:")
     typer.echo(scores.table())

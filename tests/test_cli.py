@@ -159,3 +159,31 @@ def test_pretrain_help_names_the_default_mix():
     text = " ".join(shown.output.split())
     assert f"default: the {len(DEFAULT_MIX)} built-in simulators " in text and "every built-in" not in text
     assert all(name in text for name in DEFAULT_MIX)
+
+
+def test_precision_and_budget_flags_reach_training_and_evaluation(tmp_path, capsys):
+    import json
+
+    data = tmp_path / "b.zarr"
+    pde_data.convert(pde_data.generate("burgers_1d", n_traj=6, steps=9, resolution=32, seed=3), data, progress=False)
+    run = tmp_path / "run"
+    main(["pretrain", "--dataset", str(data), "--model", "dim=32", "--model", "depth=1", "--model", "heads=2",
+          "--model", "mlp_dim=32", "--model", "heads_xa=2", "--steps", "2", "--batch-size", "4", "--warmup", "1",
+          "--mixed-precision", "no", "--max-minutes", "5", "--out", str(run), "--quiet"])
+    saved = json.loads((run / "train_config.json").read_text())
+    assert (saved["mixed_precision"], saved["max_minutes"], saved["compile"]) == ("no", 5.0, False)
+    main(["finetune", "--checkpoint", str(run), "--data", str(data), "--steps", "2", "--horizon", "2",
+          "--mixed-precision", "bf16", "--max-minutes", "2", "--out", str(tmp_path / "ft"), "--quiet"])
+    tuned = json.loads((tmp_path / "ft" / "train_config.json").read_text())
+    assert (tuned["mixed_precision"], tuned["max_minutes"]) == ("bf16", 2.0)
+    capsys.readouterr()
+    tables = {}
+    for precision in ("no", "bf16"):
+        main(["evaluate", "--checkpoint", str(run), "--data", str(data), "--horizon", "2", "--precision", precision,
+              "--quiet"])
+        tables[precision] = capsys.readouterr().out
+    assert "| u | nRMSE |" in tables["no"] and "| u | nRMSE |" in tables["bf16"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", "--checkpoint", str(run), "--data", str(data), "--horizon", "2", "--precision", "fp8"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "precision must be one of auto, no, bf16, fp16" in err and "Traceback" not in err

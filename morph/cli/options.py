@@ -7,7 +7,15 @@ from typing import Any, List, Mapping, Optional
 
 from pde_data import DataError
 
-__all__ = ["device", "merge_flags", "parse_options"]
+__all__ = ["COMPILE_HELP", "MAX_MINUTES_HELP", "PRECISION_HELP", "device", "merge_flags", "parse_options"]
+
+#: Help of every command's precision flag (`morph.precision`).
+PRECISION_HELP = ("auto (bfloat16 where the GPU or CPU computes it natively, AVX512-BF16 or AMX; else float32), "
+                  "no (float32) or bf16")
+#: Help of the training commands' --max-minutes and --compile (`TrainConfig.max_minutes`, `.compile`).
+MAX_MINUTES_HELP = ("wall-clock budget: train as many steps as fit in N minutes (measured on the first steps; the "
+                    "schedule follows) and end with the checkpoint")
+COMPILE_HELP = "run the model through torch.compile (slow first steps; float32 only on a CPU)"
 
 
 def parse_options(options: Optional[List[str]], flag: str = "--option",

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from morph.cli.options import merge_flags, parse_options
+from morph.cli.options import COMPILE_HELP, MAX_MINUTES_HELP, PRECISION_HELP, merge_flags, parse_options
 
 __all__ = ["pretrain_command"]
 
@@ -41,14 +41,9 @@ def pretrain_command(
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
     grad_clip: Optional[float] = typer.Option(None, "--grad-clip"),
     grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help="gradient accumulation steps"),
-    max_minutes: Optional[float] = typer.Option(
-        None, "--max-minutes", help="wall-clock budget: train as many steps as fit in N minutes (measured on the "
-        "first steps; the schedule follows) and end with the checkpoint"),
-    mixed_precision: Optional[str] = typer.Option(
-        None, "--mixed-precision", help="auto (default: bf16 where the GPU or CPU computes it natively, else "
-        "float32), no (float32), bf16 or fp16"),
-    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile",
-                                           help="run the model through torch.compile (slow first steps)"),
+    max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help=MAX_MINUTES_HELP),
+    mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help=PRECISION_HELP + " (or fp16)"),
+    compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP),
     seed: Optional[int] = typer.Option(None, "--seed"),
     out: Optional[str] = typer.Option(None, "--out", help="output directory (default runs/pretrain)"),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="save every N steps"),
@@ -82,7 +77,8 @@ def pretrain_command(
 
     flags = dict(init_checkpoint=init_checkpoint, history=history, batch_size=batch_size, steps=steps, epochs=epochs, lr=lr,
                  warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip, grad_accum=grad_accum,
-                 max_minutes=max_minutes, mixed_precision=mixed_precision, compile=compile, seed=seed, output_dir=out, checkpoint_every=checkpoint_every,
+                 max_minutes=max_minutes, mixed_precision=mixed_precision, compile=compile, seed=seed, output_dir=out,
+                 checkpoint_every=checkpoint_every,
                  curriculum_steps=curriculum_steps, min_history=min_history, unroll=unroll, noise=noise,
                  patch_jitter=patch_jitter, loss_balance=loss_balance, cache_dir=cache,
                  num_workers=num_workers, datasets=list(dataset) if dataset else None,
