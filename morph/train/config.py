@@ -214,7 +214,9 @@ class TrainConfig:
     `steps` or `epochs` say, and the cosine schedule follows; the run ends with its checkpoint.
     Precision: `mixed_precision` "auto" trains under bfloat16 autocast where the hardware has it
     natively (a GPU that supports it, or a CPU with AVX512-BF16 or AMX; `morph.precision`), else in
-    float32 ("no"); weights, optimiser state and checkpoints stay float32. `compile` runs the model
+    float32 ("no"), for MORPH; the FNO and U-Net baselines stay in float32 under "auto" (the U-Net
+    diverged under bfloat16 where it trained in float32: docs/benchmarks.md); weights, optimiser state
+    and checkpoints stay float32. `compile` runs the model
     through torch.compile (Accelerate's inductor backend): the first steps of each shape compile.
     Curriculum: the first `curriculum_steps` steps use history t = 1 (stage 1),
     the rest the full `history` (stage 2, trains the time-axis attention).

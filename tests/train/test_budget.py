@@ -95,3 +95,12 @@ def test_a_bf16_run_keeps_float32_weights_and_a_loss_close_to_float32(tmp_path):
         assert {t.dtype for t in load_file(result.checkpoint / "model.safetensors").values()} == {torch.float32}
     first = losses["no"][1], losses["bf16"][1]  # the same weights and batch at step 1
     assert abs(first[1] - first[0]) / first[0] < 0.05
+
+
+def test_auto_precision_trains_the_baselines_in_float32(tmp_path, caplog):
+    pytest.importorskip("monai")
+    config = TrainConfig.from_dict(tiny_config(tmp_path, model={"arch": "unet", "features": 4}, steps=2,
+                                               datasets=[dict(source="burgers_1d", n_traj=6, steps=8, resolution=32)]))
+    with caplog.at_level("INFO", logger="morph.train.loop"):
+        train(config, progress=False)
+    assert "precision: float32 (mixed_precision auto)" in caplog.text
