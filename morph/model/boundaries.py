@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["BOUNDARY_TYPES", "BoundaryEmbedding", "pad_axis", "pad_modes", "shift_grid", "unshift_grid"]
+__all__ = ["BOUNDARY_TYPES", "BoundaryEmbedding", "grid_conv3d", "pad_axis", "pad_modes", "shift_grid", "unshift_grid"]
 
 #: Every value an axis of `Batch.boundaries` takes, in the order of the embedding's rows.
 BOUNDARY_TYPES = ("periodic", "wall", "open", "unknown", "none")
@@ -48,6 +48,26 @@ def pad_axis(x: torch.Tensor, dim: int, low: int, high: int, mode: PadMode) -> t
     index = torch.arange(-low, size + high, device=x.device)
     index = index % size if mode == "circular" else index.clamp(0, size - 1)
     return x.index_select(dim, index)
+
+
+def grid_conv3d(volume: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+                modes: Sequence[PadMode]) -> torch.Tensor:
+    """A 3x3x3 convolution of `volume (N, C_in, D, H, W)` with `weight (C_out, C_in, 3, 3, 3)` that
+    keeps the grid: `-> (N, C_out, D, H, W)`.
+
+    On an axis of length 1 only the middle kernel slice meets data (the rest meets the padding), so
+    the kernel is cut to that slice there and that axis is not padded: a 2D grid convolves with
+    (1, 3, 3) kernels, a 1D grid with (1, 1, 3) kernels. Every other axis is padded by one cell in
+    its mode of `modes` (D, H, W): zeros through the convolution's own padding, wrapped or repeated
+    edges explicitly.
+    """
+    spatial = volume.shape[2:]
+    kernel_index = (slice(None), slice(None)) + tuple(slice(None) if size > 1 else slice(1, 2) for size in spatial)
+    explicit = [size > 1 and mode != "constant" for size, mode in zip(spatial, modes)]
+    padding = tuple(1 if size > 1 and not pre else 0 for size, pre in zip(spatial, explicit))
+    for axis in (a for a, pre in enumerate(explicit) if pre):
+        volume = pad_axis(volume, 2 + axis, 1, 1, modes[axis])
+    return F.conv3d(volume, weight[kernel_index], bias, padding=padding)
 
 
 def shift_grid(x: torch.Tensor, shift: Sequence[int], modes: Sequence[PadMode]) -> torch.Tensor:

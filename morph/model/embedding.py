@@ -26,7 +26,7 @@ from einops import rearrange
 from torch import nn
 
 from morph.config import COMPONENT_CHANNELS, MorphConfig
-from morph.model.boundaries import PadMode, pad_axis
+from morph.model.boundaries import PadMode, grid_conv3d, pad_axis
 
 __all__ = ["PatchEmbedding", "FieldCrossAttention", "conv_channels"]
 
@@ -93,28 +93,20 @@ class PatchEmbedding(nn.Module):
                       ) -> torch.Tensor:
         """`(N, C, D, H, W) -> (N, filters, D, H, W)`.
 
-        On an axis of length 1 only the middle kernel slice meets data (the rest
-        meets the zero padding), so the kernels are cut to that slice there and
-        that axis gets no padding: a 2D grid convolves with (1, 3, 3) kernels, a
-        1D grid with (1, 1, 3) kernels. `modes` pads each axis (D, H, W) before every
-        convolution: zeros ("constant", the published model), wrapped ("circular") or
-        repeated edges ("replicate"); see `morph.model.boundaries`.
+        Each convolution keeps the grid (`morph.model.boundaries.grid_conv3d`): on an axis of
+        length 1 the kernels are cut to their middle slice, so a 2D grid convolves with (1, 3, 3)
+        kernels and a 1D grid with (1, 1, 3) kernels. `modes` pads each axis (D, H, W) before every
+        convolution: zeros ("constant", the published model), wrapped ("circular") or repeated
+        edges ("replicate"); see `morph.model.boundaries`.
         """
-        spatial = volumes.shape[2:]
-        kernel_index = (slice(None), slice(None)) + tuple(
-            slice(None) if size > 1 else slice(1, 2) for size in spatial)
-        explicit = [size > 1 and mode != "constant" for size, mode in zip(spatial, modes)]
-        padding = tuple(1 if size > 1 and not pre else 0 for size, pre in zip(spatial, explicit))
         component_proj = self.component_proj.weight[:, :volumes.shape[1], 0, 0, 0]  # (8, C)
         h = volumes
         for i, layer in enumerate(self.convs):
-            weight = layer.weight[kernel_index]  # (out, in, kD, kH, kW)
+            weight = layer.weight  # (out, in, 3, 3, 3)
             if i == 0:
-                # (out, 8, kD, kH, kW) x (8, C) -> (out, C, kD, kH, kW)
+                # (out, 8, 3, 3, 3) x (8, C) -> (out, C, 3, 3, 3)
                 weight = (weight.movedim(1, -1) @ component_proj).movedim(-1, 1).contiguous()
-            for axis in (a for a, pre in enumerate(explicit) if pre):
-                h = pad_axis(h, 2 + axis, 1, 1, modes[axis])
-            h = F.leaky_relu(F.conv3d(h, weight, padding=padding), 0.2)
+            h = F.leaky_relu(grid_conv3d(h, weight, None, modes), 0.2)
         return h
 
     def forward(self, x: torch.Tensor, patch: tuple[int, int, int],

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from morph.model.boundaries import PadMode, pad_axis
+from morph.model.boundaries import PadMode, grid_conv3d
 
 __all__ = ["RefineHead"]
 
@@ -34,22 +34,10 @@ class RefineHead(nn.Module):
         nn.init.zeros_(self.outer.weight)
         nn.init.zeros_(self.outer.bias)
 
-    @staticmethod
-    def _conv(volume: torch.Tensor, conv: nn.Conv3d, modes: Sequence[PadMode]) -> torch.Tensor:
-        """A 3x3x3 convolution of `volume (N, channels, D, H, W)` cut to the middle tap on axes of
-        length 1, each other axis padded by one cell in its mode."""
-        weight = conv.weight
-        for axis, (size, mode) in enumerate(zip(volume.shape[2:], modes)):
-            if size == 1:
-                weight = weight.narrow(2 + axis, 1, 1)
-            else:
-                volume = pad_axis(volume, 2 + axis, 1, 1, mode)
-        return F.conv3d(volume, weight, conv.bias)
-
     def forward(self, frame: torch.Tensor, last: torch.Tensor, modes: Sequence[PadMode]) -> torch.Tensor:
         b, f = frame.shape[:2]
         volumes = rearrange(torch.stack([frame, last.to(frame.dtype)], dim=3),
                             "b f c two d h w -> (b f c) two d h w")
-        hidden = F.gelu(self._conv(volumes, self.inner, modes))
-        correction = self._conv(hidden, self.outer, modes)  # ((B F C), 1, D, H, W)
+        hidden = F.gelu(grid_conv3d(volumes, self.inner.weight, self.inner.bias, modes))
+        correction = grid_conv3d(hidden, self.outer.weight, self.outer.bias, modes)  # ((B F C), 1, D, H, W)
         return frame + rearrange(correction, "(b f c) 1 d h w -> b f c d h w", b=b, f=f)
