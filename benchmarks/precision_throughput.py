@@ -1,6 +1,6 @@
 """Training and rollout throughput of the recipe's MORPH in float32, bfloat16 and compiled float32.
 
-    OMP_NUM_THREADS=2 python benchmarks/precision_throughput.py --json runs/precision_throughput.json
+    OMP_NUM_THREADS=2 python -m benchmarks.precision_throughput --json runs/precision_throughput.json
 
 The model is the recipe's (examples/configs/recipe.yaml: dim 192, depth 4, patch 4, max_ar 4,
 boundary padding and embedding, predict_delta). A training step is forward + masked MSE + backward
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -26,6 +25,7 @@ from typing import Any, Callable, Optional
 import torch
 import yaml
 
+from benchmarks.accuracy import cpu_model
 from morph import MORPH, MorphConfig
 from morph.precision import autocast, native_bf16
 from pde_data import Batch
@@ -105,13 +105,6 @@ def time_case(case: str, warmup: int, repeats: int, contenders: tuple[str, ...])
     return out
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
 def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
@@ -124,7 +117,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     if "float32" not in args.contenders:
         parser.error("--contenders: float32 is the reference; keep it")
     torch.set_num_threads(args.threads)
-    machine = {"cpu": cpu_name(), "native_bf16": native_bf16("cpu"), "threads": args.threads,
+    machine = {"cpu": cpu_model(), "native_bf16": native_bf16("cpu"), "threads": args.threads,
                "torch": torch.__version__, "capability": torch.backends.cpu.get_cpu_capability()}
     results = {case: time_case(case, args.warmup, args.repeats, tuple(args.contenders)) for case in args.cases}
     print(f"{machine['cpu']} ({machine['capability']}, native bf16: {machine['native_bf16']}), "

@@ -1,8 +1,10 @@
 """MORPH shapes from scratch against the FNO and U-Net at equal wall-clock, on the held-out families.
 
-    OMP_NUM_THREADS=2 python benchmarks/shapes.py --work-dir runs/shapes --minutes 3 --seeds 3 \
+    OMP_NUM_THREADS=2 python -m benchmarks.shapes --work-dir runs/shapes --minutes 3 --seeds 3 \
         --json runs/shapes/shapes.json
-    python benchmarks/shapes.py --quick --work-dir /tmp/shapes          # a smoke run
+    python -m benchmarks.shapes --quick --work-dir /tmp/shapes          # a smoke run
+
+(from the repository root: it imports the held-out families from benchmarks.transfer).
 
 Every model trains from random weights for the same wall-clock budget (`--minutes`, the trainer's
 `max_minutes`: as many steps as fit, the schedule fitted to them) on `--shots` training
@@ -21,7 +23,6 @@ import argparse
 import json
 import logging
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -31,9 +32,8 @@ import yaml
 import pde_data
 from pde_data.files import write_text_atomic
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from transfer import FAMILIES, MODELS, QUICK_BASELINES, QUICK_MODEL, RECIPE, held_out_data  # noqa: E402
-from accuracy import cpu_model  # noqa: E402
+from benchmarks.accuracy import cpu_model
+from benchmarks.transfer import FAMILIES, MODELS, QUICK_BASELINES, QUICK_MODEL, RECIPE, held_out_data
 
 logger = logging.getLogger("shapes")
 

@@ -22,12 +22,11 @@ __all__ = ["WallClockBudget"]
 
 @dataclass
 class WallClockBudget:
-    """seconds: the budget; spent: seconds of earlier sessions of the run (on resume).
+    """seconds: the budget. Every `elapsed` the budget is given counts the run's earlier sessions too.
     untimed_steps, calibration_steps: steps skipped, then timed, before the first fit.
     reserve: the fraction of the budget kept for the final validation and save."""
 
     seconds: float
-    spent: float = 0.0
     untimed_steps: int = 2
     calibration_steps: int = 10
     reserve: float = 0.02

@@ -245,7 +245,7 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
                 _set_length(run, state["total_steps"])  # the length fitted to the budget so far
             logger.info("resumed from %s (step %d)", latest, run.step)
     if config.max_minutes is not None:
-        run.budget = WallClockBudget(60 * config.max_minutes, spent=run.spent)
+        run.budget = WallClockBudget(60 * config.max_minutes)
     if run.main:
         config.save(out / RUN_CONFIG_FILE)
         write_text_atomic(out / "data_specs.json", json.dumps([s.to_dict() for s in data.specs], indent=2))

@@ -40,7 +40,7 @@ def test_a_length_that_ends_early_is_fitted_again_at_its_last_step():
 
 
 def test_a_resumed_budget_counts_the_time_already_spent():
-    budget = WallClockBudget(seconds=60, spent=50, untimed_steps=1, calibration_steps=1, reserve=0.0, refit_at=())
+    budget = WallClockBudget(seconds=60, untimed_steps=1, calibration_steps=1, reserve=0.0, refit_at=())
     assert budget.fit(101, 51.0, total=1000) is None
     assert budget.fit(102, 52.0, total=1000) == 102 + 8
 
