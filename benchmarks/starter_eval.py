@@ -7,9 +7,12 @@ For each store that `plan_corpus(--scale, seed=--seed)` plans (the default seed 
 corpus built with the default seed 0 holds), `--n-traj` trajectories are simulated in memory and
 every model rolls out from the first `--history` frames of each for `--horizon` steps
 (`rollouts.evaluate`, split "all"). Printed: a markdown table of nRMSE (fields averaged) at 1 step
-and over the rollout, with each model's ratio to persistence, and per model the geometric mean of
-those ratios over the stores every model can take, the number of stores where it is below
-persistence, and the number of diverged rollouts. A model that cannot take a store (more fields or
+and over the rollout (the mean over its steps), with each model's ratio to persistence, and the
+growth of the error (step `--horizon` over step 1) of the model beside persistence's; per model the
+geometric mean of those ratios over the stores every model can take, the number of stores where it
+is below persistence, the number that are stable as the stress set defines it
+(`rollouts.is_stable`: the last step below persistence's, or growing no faster) and the number of
+diverged rollouts. A model that cannot take a store (more fields or
 components than it was built for) shows "-" there. `--legacy` adds the five original simulators
 at `pde_data.generate`'s own defaults (the data the first starter was trained on), fresh seeds.
 """
@@ -30,7 +33,8 @@ from pde_data import DataError, generate
 from pde_data.files import write_text_atomic
 from pde_data.simulators.corpus import SCALES, generate_store, plan_corpus
 from morph.checkpoint import load_pretrained
-from rollouts import evaluate
+from rollouts import evaluate, is_stable
+from rollouts.stress import growth
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy import cpu_model  # noqa: E402
@@ -58,9 +62,13 @@ def score(model: Any, dataset: Any, args: argparse.Namespace) -> dict[str, Any] 
         logger.info("%s: %s", dataset.spec.name, err)
         return None
     curves = {source: result.summary(source)["mean"]["nrmse"] for source in ("model", "persistence")}
+    model, persistence = curves["model"]["per_step"], curves["persistence"]["per_step"]
     return {"step_1": curves["model"]["step_1"], "horizon": curves["model"]["horizon"],
             "persistence_step_1": curves["persistence"]["step_1"],
             "persistence_horizon": curves["persistence"]["horizon"],
+            "growth": float(growth(model)[-1]), "persistence_growth": float(growth(persistence)[-1]),
+            "stable": is_stable(model, persistence, len(result.diverged)),
+            "per_step": model, "persistence_per_step": persistence,
             "diverged": len(result.diverged), "windows": result.n_windows}
 
 
@@ -68,32 +76,48 @@ def report(rows: dict[str, dict[str, Any]], labels: list[str], horizon: int) -> 
     def cell(r: dict | None, key: str) -> str:
         if r is None:
             return "-"
+        if key == "growth":
+            return f"{r['growth']:.3g} / {r['persistence_growth']:.3g}" + ("" if r["stable"] else " **unstable**")
         ratio = r[key] / r[f"persistence_{key}"]
         return f"{r[key]:.4f} ({ratio:.2f})"
 
-    head = " | ".join(f"{label}: 1 step | {label}: {horizon} steps" for label in labels)
+    head = " | ".join(f"{label}: 1 step | {label}: {horizon} steps | {label}: growth" for label in labels)
     lines = [f"| store | persistence: 1 step | persistence: {horizon} steps | {head} |",
-             "|---" * (3 + 2 * len(labels)) + "|"]
+             "|---" * (3 + 3 * len(labels)) + "|"]
     for name, row in rows.items():
         base = next((r for r in row.values() if r is not None), None)
         if base is None:
             continue
-        cells = " | ".join(f"{cell(row[label], 'step_1')} | {cell(row[label], 'horizon')}" for label in labels)
+        cells = " | ".join(f"{cell(row[label], 'step_1')} | {cell(row[label], 'horizon')} | "
+                           f"{cell(row[label], 'growth')}" for label in labels)
         lines.append(f"| {name} | {base['persistence_step_1']:.4f} | {base['persistence_horizon']:.4f} | {cells} |")
     common = [name for name, row in rows.items() if all(row[label] is not None for label in labels)]
     lines.append("")
-    lines.append(f"In brackets: the model's nRMSE over persistence's. Over the {len(common)} stores every "
-                 "model takes:")
+    lines.append(f"In brackets: the model's nRMSE over persistence's; growth: step {horizon} over step 1, the "
+                 f"model's / persistence's. Over the {len(common)} stores every model takes:")
     for label in labels:
         scored = [rows[name][label] for name in common]
         ratios = {key: [r[key] / r[f"persistence_{key}"] for r in scored] for key in ("step_1", "horizon")}
         mean = {key: statistics.geometric_mean(v) if v else math.nan for key, v in ratios.items()}
         below = {key: sum(ratio < 1 for ratio in v) for key, v in ratios.items()}
         diverged = sum(r["diverged"] for r in scored)
+        stable = sum(r["stable"] for r in scored)
         lines.append(f"- {label}: geometric mean {mean['step_1']:.3f} at 1 step (below persistence on "
                      f"{below['step_1']}), {mean['horizon']:.3f} over {horizon} steps (below on "
-                     f"{below['horizon']}); {diverged} of {sum(r['windows'] for r in scored)} rollouts diverged")
+                     f"{below['horizon']}); stable on {stable} of {len(scored)}; {diverged} of "
+                     f"{sum(r['windows'] for r in scored)} rollouts diverged")
     return "\n".join(lines)
+
+
+def _finite(value: Any) -> Any:
+    """JSON-ready: non-finite floats (a diverged rollout's error) become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -127,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {"models": paths, "settings": {k: v for k, v in vars(args).items() if k not in ("json", "model")},
               "rows": rows, "cpu": cpu}
     if args.json:
-        write_text_atomic(args.json, json.dumps(result, indent=1))
+        write_text_atomic(args.json, json.dumps(_finite(result), indent=1))
     return result
 
 

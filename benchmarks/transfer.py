@@ -361,33 +361,46 @@ def _stats(values: list[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "min": min(values), "max": max(values), "values": values}
 
 
+def error_growth(row: dict[str, Any]) -> float:
+    """A scored rollout's error growth: its last step's nRMSE over its first step's (inf where it
+    diverged, NaN for a zero first step)."""
+    first, last = row["per_step"][0], row["per_step"][-1]
+    if first is None or last is None:  # non-finite, as JSON keeps it
+        return math.inf
+    return last / first if first else math.nan
+
+
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean, std, min and max over seeds of the 1-step and rollout-mean nRMSE."""
+    """Mean, std, min and max over seeds of the 1-step and rollout-mean nRMSE and of the error
+    growth (last step over step 1)."""
     return {"step_1": _stats([r["test"]["step_1"] for r in runs]),
             "horizon": _stats([r["test"]["horizon"] for r in runs]),
+            "growth": _stats([error_growth(r["test"]) for r in runs]),
             "diverged": sum(r["test"]["diverged"] for r in runs), "windows": sum(r["test"]["windows"] for r in runs),
             "seeds": len(runs)}
 
 
-def _cell(stat: dict[str, Any]) -> str:
+def _cell(stat: dict[str, Any], digits: int = 4) -> str:
     if not math.isfinite(stat["mean"]):
         return "inf"
-    return f"{stat['mean']:.4f}" + (f" ± {stat['std']:.4f}" if stat["std"] else "")
+    return f"{stat['mean']:.{digits}f}" + (f" ± {stat['std']:.{digits}f}" if stat["std"] else "")
 
 
 def table(results: dict[str, Any], horizon: int) -> str:
-    """Markdown: per family, zero-shot and persistence, then every (shots, model): nRMSE mean ± std."""
-    lines = [f"| family | n train traj | model | nRMSE 1 step | mean over {horizon} steps | diverged |",
-             "|---|---|---|---|---|---|"]
+    """Markdown: per family, zero-shot and persistence, then every (shots, model): nRMSE mean ± std,
+    and the error growth (step `horizon` over step 1)."""
+    lines = [f"| family | n train traj | model | nRMSE 1 step | mean over {horizon} steps "
+             f"| growth step {horizon} / step 1 | diverged |", "|---|---|---|---|---|---|---|"]
     for name, family in results.items():
         for label in ("zero-shot", "persistence"):
             row = family["zero_shot"][label]
             lines.append(f"| {name} | - | {label} | {row['step_1']:.4f} | {row['horizon']:.4f} "
-                         f"| {row.get('diverged', 0)}/{row['windows']} |")
+                         f"| {error_growth(row):.3g} | {row.get('diverged', 0)}/{row['windows']} |")
         for shots, models in family["shots"].items():
             for label, summary in models.items():
                 lines.append(f"| {name} | {shots} | {label} | {_cell(summary['step_1'])} "
-                             f"| {_cell(summary['horizon'])} | {summary['diverged']}/{summary['windows']} |")
+                             f"| {_cell(summary['horizon'])} | {_cell(summary['growth'], 3)} "
+                             f"| {summary['diverged']}/{summary['windows']} |")
     return "\n".join(lines)
 
 

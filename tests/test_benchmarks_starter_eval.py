@@ -30,10 +30,16 @@ def test_two_models_on_the_same_windows_and_a_store_one_cannot_take(tmp_path, ca
     heat = rows["heat_1d-dirichlet-r64"]
     assert heat["one"]["persistence_horizon"] == heat["three"]["persistence_horizon"]  # the same windows
     assert heat["one"]["horizon"] != heat["three"]["horizon"]  # different weights
-    assert all(math.isfinite(v) for r in heat.values() for k, v in r.items() if k != "diverged")
+    assert all(math.isfinite(v) for r in heat.values() for k, v in r.items() if isinstance(v, float))
+    for r in heat.values():  # growth: the last step's error over the first's, beside persistence's
+        assert len(r["per_step"]) == len(r["persistence_per_step"]) == 3
+        assert math.isclose(r["growth"], r["per_step"][-1] / r["per_step"][0])
+        assert math.isclose(r["persistence_growth"], r["persistence_per_step"][-1] / r["persistence_per_step"][0])
+        assert r["stable"] == (r["per_step"][-1] < r["persistence_per_step"][-1]
+                               or r["growth"] <= r["persistence_growth"])
     assert heat["one"]["windows"] == heat["three"]["windows"] > 0
     assert rows["euler_2d-open-r32"]["one"] is None and rows["euler_2d-open-r32"]["three"] is not None
     printed = capsys.readouterr().out
-    assert "| euler_2d-open-r32 |" in printed and " - | - |" in printed
-    assert "Over the 1 stores every model takes" in printed
+    assert "| euler_2d-open-r32 |" in printed and " - | - | - |" in printed
+    assert "Over the 1 stores every model takes" in printed and "stable on" in printed
     assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(rows))

@@ -54,6 +54,8 @@ def test_quick_run_has_every_row_finite_and_resumes(tmp_path, monkeypatch):
                 assert math.isfinite(summary[key]["mean"]) and len(summary[key]["values"]) == 1
             run = family["runs"]["4"][label][0]
             assert run["steps"] == 3 and run["trainable_parameters"] > 0
+            curve = run["test"]["per_step"]  # the error growth: last step over step 1, per seed
+            assert summary["growth"]["values"] == [pytest.approx(curve[-1] / curve[0])]
         # LoRA trains fewer parameters than full fine-tuning of the same model
         runs = family["runs"]["4"]
         assert runs["LoRA (L1)"][0]["trainable_parameters"] < runs["full (L4)"][0]["trainable_parameters"]
