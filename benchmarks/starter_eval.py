@@ -5,7 +5,8 @@
 
 For each store that `plan_corpus(--scale, seed=--seed)` plans (the default seed 1 gives seeds no
 corpus built with the default seed 0 holds), `--n-traj` trajectories are simulated in memory and
-every model rolls out from the first `--history` frames of each for `--horizon` steps
+every model rolls out from the first `--history` frames of each for `--horizon` steps (`--steps`
+simulates longer trajectories than the corpus's 20 steps, for 30-step rollouts)
 (`rollouts.evaluate`, split "all"). Printed: a markdown table of nRMSE (fields averaged) at 1 step
 and over the rollout (the mean over its steps), with each model's ratio to persistence, and the
 growth of the error (step `--horizon` over step 1) of the model beside persistence's; per model the
@@ -20,6 +21,7 @@ at `pde_data.generate`'s own defaults (the data the first starter was trained on
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -48,10 +50,13 @@ def datasets(args: argparse.Namespace) -> Iterator[tuple[str, Any]]:
     """(row label, PDEDataset) per store, in the corpus plan's order, then the legacy ones; each
     simulated when it is reached."""
     for plan in plan_corpus(args.scale, args.only, seed=args.seed):
+        if args.steps is not None:  # longer trajectories than the corpus's, for longer rollouts
+            plan = dataclasses.replace(plan, steps=args.steps)
         yield plan.path.removesuffix(".zarr"), generate_store(plan, n_traj=args.n_traj)
     if args.legacy:
         for i, name in enumerate(LEGACY):
-            yield f"{name} (generate defaults)", generate(name, n_traj=args.n_traj, steps=20, seed=LEGACY_SEED + i)
+            yield f"{name} (generate defaults)", generate(name, n_traj=args.n_traj, steps=args.steps or 20,
+                                                          seed=LEGACY_SEED + i)
 
 
 def score(model: Any, dataset: Any, args: argparse.Namespace) -> dict[str, Any] | None:
@@ -129,11 +134,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--n-traj", type=int, default=8)
     parser.add_argument("--history", type=int, default=4)
     parser.add_argument("--horizon", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="simulate trajectories of this many frames (default: the corpus plan's, 20); "
+                             "at least --history + --horizon")
     parser.add_argument("--only", nargs="+", metavar="SIMULATOR")
     parser.add_argument("--legacy", action="store_true", help="also the five original simulators at their defaults")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.steps is not None and args.steps < args.history + args.horizon:
+        parser.error(f"--steps {args.steps} leaves no {args.horizon}-step rollout after --history {args.history}: "
+                     f"give at least --steps {args.history + args.horizon}")
     specs = args.model or ["starter=starter"]
     if any("=" not in s for s in specs):
         parser.error(f"--model takes LABEL=PATH, got {specs!r}")

@@ -5,6 +5,8 @@ import json
 import math
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import tiny_model
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "starter_eval.py"
@@ -43,3 +45,15 @@ def test_two_models_on_the_same_windows_and_a_store_one_cannot_take(tmp_path, ca
     assert "| euler_2d-open-r32 |" in printed and " - | - | - |" in printed
     assert "Over the 1 stores every model takes" in printed and "stable on" in printed
     assert json.loads(out.read_text())["rows"] == json.loads(json.dumps(rows))
+
+
+def test_longer_trajectories_for_longer_rollouts(tmp_path):
+    model = tmp_path / "m"
+    tiny_model(seed=0, max_fields=1).save_pretrained(model)
+    starter_eval = _load()
+    result = starter_eval.main(["--model", f"m={model}", "--scale", "tiny", "--only", "heat_1d", "--n-traj", "1",
+                                "--history", "2", "--horizon", "25", "--steps", "27"])
+    (row,) = result["rows"].values()
+    assert len(row["m"]["per_step"]) == 25  # the corpus's 20-step trajectories could not hold 25 steps
+    with pytest.raises(SystemExit):
+        starter_eval.main(["--model", f"m={model}", "--history", "2", "--horizon", "25", "--steps", "26"])
