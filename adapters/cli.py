@@ -9,6 +9,7 @@ never `rollouts`.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -17,11 +18,14 @@ import typer
 from morph.cli.options import COMPILE_HELP, MAX_MINUTES_HELP, PRECISION_HELP, merge_flags, parse_options
 from morph.cli.plugins import MissingPlugin, load_group, reinstall_hint
 
-__all__ = ["REPORTS_GROUP", "finetune_command", "finetune_reports"]
+__all__ = ["REPORTS_GROUP", "SCRATCH_DIR", "finetune_command", "finetune_reports"]
 
 #: The entry-point group of the steps that run after a fine-tune in the main process, each called
-#: as `report(result: FinetuneResult, base: str, progress: bool)` with the --checkpoint as given.
+#: as `report(result: FinetuneResult, base: str, progress: bool, others: list[FinetuneResult])` with
+#: the --checkpoint as given and the trainings to compare with (--compare-scratch).
 REPORTS_GROUP = "morph.finetune_reports"
+#: Where `--compare-scratch` trains its model from scratch, inside the fine-tune's output directory.
+SCRATCH_DIR = "scratch"
 
 
 def finetune_reports(group: str = REPORTS_GROUP) -> dict[str, Callable[..., None]]:
@@ -57,6 +61,10 @@ def finetune_command(
                                                           "(default runs/finetune)"),
     from_scratch: bool = typer.Option(False, "--from-scratch",
                                       help="train the same architecture from random weights, same budget"),
+    compare_scratch: bool = typer.Option(False, "--compare-scratch",
+                                         help="then train the same architecture from random weights with the "
+                                              "same budget (steps, or --max-minutes) into OUT/scratch, and score "
+                                              "it in the same test table"),
     format: Optional[str] = typer.Option(None, "--format", help="reader name for --data (default auto)"),
     option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE (JSON value)"),
     cache: Optional[str] = typer.Option(None, "--cache", help="cache directory: generated simulator data, and "
@@ -70,6 +78,9 @@ def finetune_command(
     from adapters.finetune import FinetuneConfig, finetune, is_main_process
 
     reports = finetune_reports()  # before training, not after it
+    if compare_scratch and from_scratch:
+        raise typer.BadParameter("--compare-scratch compares a fine-tune with a training from scratch; "
+                                 "drop --from-scratch", param_hint="--compare-scratch")
     flags = dict(checkpoint=checkpoint, data=data, level=level, rank=rank, alpha=alpha, n_traj=n_traj,
                  history=history, horizon=horizon, output_dir=out, format=format,
                  from_scratch=from_scratch or None, options=parse_options(option) if option else None,
@@ -84,10 +95,17 @@ def finetune_command(
         base = {}
     finetune_config = FinetuneConfig.from_dict(merge_flags(base, flags))
     result = finetune(finetune_config, resume=resume, progress=not quiet)
+    others = []
+    if compare_scratch:  # the same settings and budget, from random weights, beside the fine-tune
+        scratch_config = dataclasses.replace(finetune_config, from_scratch=True,
+                                             output_dir=str(result.output_dir / SCRATCH_DIR))
+        scratch_resume = resume and (result.output_dir / SCRATCH_DIR).is_dir()
+        others.append(finetune(scratch_config, resume=scratch_resume, progress=not quiet))
     if not is_main_process():
         return
-    typer.echo(f"\nfine-tuning level {result.level}: {result.trainable_parameters:,} trainable parameters, "
-               f"{result.train.steps} steps, {result.train.seconds / 60:.1f} min")
+    for trained in (result, *others):
+        typer.echo(f"\n{trained.label}: {trained.trainable_parameters:,} trainable parameters, "
+                   f"{trained.train.steps} steps, {trained.train.seconds / 60:.1f} min")
     for report in reports.values():
-        report(result, finetune_config.checkpoint, not quiet)
+        report(result, finetune_config.checkpoint, not quiet, others)
     typer.echo(f"\ncheckpoint: {result.output_dir} (MORPH.from_pretrained or --checkpoint loads it)")

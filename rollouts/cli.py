@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import typer
 
@@ -172,9 +172,10 @@ def evaluate_command(
         typer.echo(f"wrote {json_out}")
 
 
-def finetune_test_table(result: Any, base: str, progress: bool) -> None:
+def finetune_test_table(result: Any, base: str, progress: bool, others: Sequence[Any] = ()) -> None:
     """After `morph finetune`: the fine-tuned model (`result`, an `adapters.FinetuneResult`) beside
-    its zero-shot base (`base` as the user named it) and persistence, on the test split the fine-tune
+    the models of `others` (the same data and split trained otherwise: `--compare-scratch`), its
+    zero-shot base (`base` as the user named it) and persistence, on the test split the fine-tune
     held out; printed, and written to TEST_FILE in its output directory. A base grown for the data
     (more fields or components) is scored grown: its new slots predict the mean or, with
     predict_delta, the last frame."""
@@ -185,8 +186,8 @@ def finetune_test_table(result: Any, base: str, progress: bool) -> None:
 
     zero_shot = grow_to(load_pretrained(result.base), [result.dataset.spec])
     grown = ", grown" if getattr(zero_shot, "growth", None) is not None else ""
-    models = {result.label: load_pretrained(result.output_dir).to(run_device()),
-              f"zero-shot ({base}{grown})": zero_shot.to(run_device())}
+    models = {trained.label: load_pretrained(trained.output_dir).to(run_device()) for trained in (result, *others)}
+    models[f"zero-shot ({base}{grown})"] = zero_shot.to(run_device())
     trained_in = json.loads((result.output_dir / "train_config.json").read_text())["mixed_precision"]
     scores = compare(models, result.dataset, history=result.history, horizon=result.horizon, split="test",
                      precision=trained_in, progress=progress)

@@ -100,7 +100,7 @@ def test_pretrain_finetune_and_evaluate_on_a_url(tmp_path, capsys):
         assert server.requests - requests <= 4  # metadata only: every chunk came from the cache
         main(["finetune", "--checkpoint", str(run), "--data", url, "--cache", str(cache), "--steps", "2",
               "--horizon", "2", "--out", str(tmp_path / "ft"), "--quiet"])
-        assert "fine-tuning level" in capsys.readouterr().out
+        assert "fine-tuned (level 2): " in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:  # the server is gone: our error, exit 2, naming the URL
         main(["evaluate", "--checkpoint", str(run), "--data", url, "--horizon", "2", "--quiet"])
     assert exit_info.value.code == 2 and "burgers.zarr" in capsys.readouterr().err

@@ -77,6 +77,28 @@ def test_a_tiny_lora_finetune_through_the_cli_leaves_a_checkpoint_that_evaluate_
     assert "finetune: give --checkpoint (or a config file" in capsys.readouterr().err
 
 
+def test_compare_scratch_trains_the_same_budget_from_random_weights_into_the_same_table(tmp_path, base, capsys):
+    data = save_dataset(tmp_path / "new.zarr", n=8)
+    out = tmp_path / "ft"
+    run_cli("--checkpoint", str(base), "--data", str(data), "--level", "1", "--rank", "2", "--steps", "3",
+            "--batch-size", "4", "--history", "2", "--horizon", "2", "--out", str(out), "--compare-scratch")
+    printed = capsys.readouterr().out
+    assert "fine-tuned (level 1)" in printed and "from scratch" in printed and "persistence" in printed
+    scratch = out / "scratch"
+    assert (scratch / "final" / "model.safetensors").is_file()  # full weights: every parameter trained
+    assert sorted(losses(scratch)) == sorted(losses(out)) == [1, 2, 3]  # the same budget
+    assert json.loads((scratch / "finetune.json").read_text())["config"]["from_scratch"] is True
+    assert json.loads((scratch / "splits.json").read_text()) == json.loads((out / "splits.json").read_text())
+    test = json.loads((out / "test_metrics.json").read_text())
+    assert set(test) == {"fine-tuned (level 1)", "from scratch", f"zero-shot ({base})"}
+    step_1 = {label: test[label]["model"]["mean"]["nrmse"]["step_1"] for label in test}
+    assert step_1["from scratch"] != step_1["fine-tuned (level 1)"]
+    assert test["from scratch"]["persistence"] == test["fine-tuned (level 1)"]["persistence"]  # the same windows
+    assert exit_code("--checkpoint", str(base), "--data", str(data), "--from-scratch", "--compare-scratch",
+                     "--out", str(tmp_path / "both")) == 2
+    assert "drop --from-scratch" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("grid, fields, flags, weights", [
     ((16,), (("u", 1),), ["--level", "2"], "adapter_model.safetensors"),          # 1D, one scalar field
     ((8, 5, 6), (("rho", 1), ("m", 3)), ["--level", "3"], "model.safetensors"),   # 3D, a 3-vector
