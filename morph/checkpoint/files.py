@@ -47,7 +47,7 @@ class CheckpointPath:
 
     directory: the directory holding the files.
     kind: "full" (config + weights) or "adapter" (a LoRA adapter on a base).
-    reference: how others refer to it: "starter" as is, else the absolute directory.
+    reference: how others refer to it: "starter" and a Hub id as given, else the absolute directory.
     """
 
     directory: Path
@@ -60,8 +60,9 @@ def _is_checkpoint(directory: Path) -> bool:
 
 
 def resolve_checkpoint(path: Union[str, Path, CheckpointPath]) -> CheckpointPath:
-    """Where `path` ("starter", a checkpoint directory or a run directory) keeps its model, and
-    whether it is full weights or an adapter. Raises `CheckpointError` when there is none."""
+    """Where `path` ("starter", a checkpoint directory, a run directory or a Hugging Face Hub id,
+    see `morph.checkpoint.hub`) keeps its model, and whether it is full weights or an adapter.
+    Raises `CheckpointError` when there is none."""
     if isinstance(path, CheckpointPath):
         return path
     if str(path) in PACKAGED_NAMES:
@@ -72,15 +73,26 @@ def resolve_checkpoint(path: Union[str, Path, CheckpointPath]) -> CheckpointPath
                                   f"by save_pretrained instead")
         return CheckpointPath(directory, "full", str(path))
     directory = Path(path)
+    reference = None
     if not directory.is_dir():
-        raise CheckpointError(f"No checkpoint directory at {directory}; pass a directory written by "
-                              f"MORPH.save_pretrained (holding {CONFIG_FILE} and {WEIGHTS_FILE}), a training "
-                              f"run directory, or 'starter'")
+        from morph.checkpoint.hub import hub_snapshot, parse_hub_reference
+
+        hub = parse_hub_reference(str(path))
+        if hub is None:
+            raise CheckpointError(f"No checkpoint directory at {directory}; pass a directory written by "
+                                  f"MORPH.save_pretrained (holding {CONFIG_FILE} and {WEIGHTS_FILE}), a training "
+                                  f"run directory, a Hugging Face Hub id (org/name[@revision][/subfolder]), "
+                                  f"or 'starter'")
+        directory, reference = hub_snapshot(hub), str(hub)
+        if not _is_checkpoint(directory) and not _is_checkpoint(directory / RUN_FINAL_DIR):
+            raise CheckpointError(f"Hub checkpoint {hub}: {directory} holds no {CONFIG_FILE} or "
+                                  f"{ADAPTER_CONFIG_FILE}; name the subfolder that does (org/name/SUBFOLDER), or "
+                                  f"for the published MORPH weights use `morph import-official --hub`")
     final = directory / RUN_FINAL_DIR
     if not _is_checkpoint(directory) and _is_checkpoint(final):
         directory = final
     kind = "adapter" if (directory / ADAPTER_CONFIG_FILE).is_file() else "full"
-    return CheckpointPath(directory, kind, str(directory.resolve()))
+    return CheckpointPath(directory, kind, reference or str(directory.resolve()))
 
 
 def read_weights(path: Path, fix: str) -> dict[str, Any]:

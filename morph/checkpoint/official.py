@@ -35,9 +35,21 @@ from morph.checkpoint.files import CheckpointError
 from morph.config import PRESETS, MorphConfig
 from morph.model.morph import MORPH
 
-__all__ = ["import_official", "load_official_state", "official_config", "official_to_morph_state"]
+__all__ = ["OFFICIAL_FILES", "OFFICIAL_HUB_FOLDER", "OFFICIAL_HUB_REPO", "import_official", "load_official_state",
+           "official_config", "official_to_morph_state"]
 
 logger = logging.getLogger(__name__)
+
+#: Where the MORPH authors publish their weights on the Hugging Face Hub, and the file of each size
+#: (as their repository names them; `morph import-official --hub` fetches one).
+OFFICIAL_HUB_REPO = "mahindrautela/MORPH"
+OFFICIAL_HUB_FOLDER = "models/FM"
+OFFICIAL_FILES = {
+    "Ti": "morph-Ti-FM-max_ar1_ep225.pth",
+    "S": "morph-S-FM-max_ar1_ep225.pth",
+    "M": "morph-M-FM-max_ar1_ep290_latestbatch.pth",
+    "L": "morph-L-FM-max_ar16_ep189_latestbatch.pth",
+}
 
 _AXES = {"t": "time", "d": "depth", "h": "height", "w": "width"}
 _RENAMES: list[tuple[re.Pattern[str], Any]] = [

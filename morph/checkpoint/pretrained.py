@@ -37,13 +37,13 @@ def save_pretrained(model: nn.Module, directory: Union[str, Path],
 
 
 def checkpoint_reference(path: Union[str, Path]) -> str:
-    """How an adapter refers to its base: "starter" as is, else the checkpoint's absolute path."""
+    """How an adapter refers to its base: "starter" and a Hub id as is, else the checkpoint's absolute path."""
     return resolve_checkpoint(path).reference
 
 
 def load_pretrained(path: Union[str, Path, CheckpointPath], **overrides: Any) -> nn.Module:
-    """The model saved at `path` ("starter", a checkpoint directory or a run directory), on CPU,
-    in eval mode. An adapter directory loads as its base with the adapter merged in.
+    """The model saved at `path` ("starter", a checkpoint directory, a run directory or a Hugging
+    Face Hub id, `morph.checkpoint.hub`), on CPU, in eval mode. An adapter directory loads as its base with the adapter merged in.
 
     overrides: config fields to change on load (e.g. dropout, activation_checkpointing).
     """

@@ -133,8 +133,8 @@ class MORPH(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: Union[str, Path], **overrides: Any) -> "MORPH":
-        """Load a `save_pretrained` directory, a run directory or "starter" on CPU, in eval mode;
-        see `morph.checkpoint.load_pretrained`."""
+        """Load a `save_pretrained` directory, a run directory, "starter" or a Hugging Face Hub id
+        (`org/name[@revision][/subfolder]`) on CPU, in eval mode; see `morph.checkpoint.load_pretrained`."""
         model = load_pretrained(directory, **overrides)
         if not isinstance(model, cls):
             raise CheckpointError(f"{directory} holds a {type(model).__name__}, not a {cls.__name__}; "
