@@ -1,7 +1,7 @@
 """MORPH against an FNO and a U-Net at an equal wall-clock training budget, per dataset.
 
-    OMP_NUM_THREADS=2 python benchmarks/accuracy.py --seconds 60 --seeds 3 --out runs/accuracy
-    python benchmarks/accuracy.py --datasets burgers_1d --seconds 5 --seeds 1   # a smoke run
+    OMP_NUM_THREADS=2 python -m benchmarks.accuracy --seconds 60 --seeds 3 --out runs/accuracy
+    python -m benchmarks.accuracy --datasets burgers_1d --seconds 5 --seeds 1   # a smoke run
 
 On a machine that other jobs keep busy use OMP_NUM_THREADS=1: with two OpenMP threads and
 no idle core each parallel region waits for a descheduled thread, and a model of many small
@@ -48,18 +48,16 @@ import functools
 import json
 import logging
 import math
-import platform
 import shutil
 import statistics
-import subprocess
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import rollouts
+from benchmarks import common
 from adapters.finetune import DEFAULT_LR
 from morph.checkpoint import load_pretrained
 from morph.checkpoint.architectures import build_model
@@ -215,15 +213,6 @@ def table(rows: list[dict[str, Any]], horizon: int) -> str:
     return "\n".join(lines)
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")),
-                "unknown")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(DEFAULT_MIX), help="built-in simulators")
@@ -267,8 +256,7 @@ def main() -> None:
                 rows.append({**run_one(dataset, arch, seed, steps, args), "best_step_seconds": per_step})
         if PRETRAINED in args.archs:
             rows.append(zero_shot(dataset, args))
-    machine = {"cpu": cpu_model(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-               "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    machine = common.machine()
     markdown = table(rows, args.horizon)
     (out / "accuracy.md").write_text(markdown + "\n")
     (out / "accuracy.json").write_text(json.dumps({"args": vars(args), "machine": machine, "runs": rows,

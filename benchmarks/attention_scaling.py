@@ -1,7 +1,7 @@
 """Axial against full attention: time and peak memory of one encoder block, forward + backward.
 
-    OMP_NUM_THREADS=2 python benchmarks/attention_scaling.py --out docs/attention_scaling
-    python benchmarks/attention_scaling.py --quick          # a smoke run: small grids
+    OMP_NUM_THREADS=2 python -m benchmarks.attention_scaling --out docs/attention_scaling
+    python -m benchmarks.attention_scaling --quick          # a smoke run: small grids
 
 One MORPH encoder block (`morph.model.encoder.EncoderBlock`: pre-LayerNorm axial
 attention, time then D, H and W each on its own q, k, v, o, then the MLP) against

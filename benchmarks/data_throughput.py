@@ -5,7 +5,7 @@ tracer: 5 components) at 128^2, evicts it from the OS page cache, then reads
 random windows (history k + 1 target) through a DataLoader with worker
 processes and reports samples/s and MB/s.
 
-    python benchmarks/data_throughput.py --workers 2 --history 4
+    python -m benchmarks.data_throughput --workers 2 --history 4
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """MORPH-Ti on a CUDA GPU: training and inference samples/s, peak memory, SDPA kernels, bf16, compile.
 
-    python benchmarks/model_gpu.py --json runs/model_gpu.json
+    python -m benchmarks.model_gpu --json runs/model_gpu.json
 
 The same three cases as `model_throughput.py` (the issue's batch sizes) and, with
 `--scale N`, each batch N times larger (a GPU is starved by the small ones).
@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from model_throughput import CASES, TI, _models, reference_forward  # noqa: E402
+from benchmarks.model_throughput import CASES, TI, models_with_equal_weights, reference_forward
 
 
 def matmul_flops_per_s(dtype: torch.dtype, size: int = 8192, repeats: int = 10) -> float:
@@ -53,7 +51,7 @@ def _batch(case: str, scale: int):
 
 
 def _functions(impl: str):
-    fast, params = _models()
+    fast, params = models_with_equal_weights()
     fast = fast.cuda()
     params = {k: v.detach().cuda().requires_grad_(True) for k, v in params.items()}
     if impl == "padded":

@@ -1,10 +1,10 @@
 """Training and inference throughput of MORPH-Ti against the straightforward padded formulation.
 
-    python benchmarks/model_throughput.py --json runs/model_throughput.json
-    python benchmarks/model_throughput.py --official ~/src/MORPH --dropout 0.1   # beside the published code
+    python -m benchmarks.model_throughput --json runs/model_throughput.json
+    python -m benchmarks.model_throughput --official ~/src/MORPH --dropout 0.1   # beside the published code
 
 For each case both implementations get the same random weights (the published
-key layout: the padded one is `tests/morph/padded_reference.py`) and their
+key layout: the padded one is `benchmarks/padded_reference.py`) and their
 outputs are checked equal before timing. A training step is forward + MSE
 loss + backward + AdamW (fused, for both); inference is a forward pass
 under no_grad in eval mode (dropout off). The two implementations alternate
@@ -43,13 +43,10 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "morph")]
-
-from morph.config import MorphConfig  # noqa: E402
-from morph.model import MORPH  # noqa: E402
-from morph.checkpoint.official import official_to_morph_state  # noqa: E402
-from padded_reference import ReferenceSizes, random_official_state, reference_forward  # noqa: E402
+from benchmarks.padded_reference import ReferenceSizes, random_official_state, reference_forward
+from morph.checkpoint.official import official_to_morph_state
+from morph.config import MorphConfig
+from morph.model import MORPH
 
 CASES = {  # name: (description, B, t, F, C, D, H, W)
     "a": ("1D  B16 F3 C1 W256", 16, 1, 3, 1, 1, 1, 256),
@@ -100,7 +97,7 @@ def official_model(checkout: Path, dropout: float) -> torch.nn.Module:
                            max_fields=TI.max_fields, dropout=dropout, emb_dropout=dropout, model_size="Ti")
 
 
-def _models(seed: int = 0):
+def models_with_equal_weights(seed: int = 0):
     """(fast model, reference params, official model or None) with the same published-layout weights."""
     state = random_official_state(TI, seed)
     fast = MORPH(MorphConfig.from_preset("Ti", max_ar=1, dropout=Settings.dropout,
@@ -178,7 +175,7 @@ def _step_functions(impl: str, fast: MORPH, params: dict, official: torch.nn.Mod
 
 def peak_memory(case: str, impl: str) -> dict:
     """Peak RSS growth (MiB) over two training steps, after the weights; run in a fresh process."""
-    fast, params, official = _models()
+    fast, params, official = models_with_equal_weights()
     x, y = _batch(case)
     train_step, _ = _step_functions(impl, fast, params, official)
     before = _reset_peak_rss()
@@ -189,7 +186,7 @@ def peak_memory(case: str, impl: str) -> dict:
 
 def interleaved_times(case: str, warmup: int, steps: int, implementations: tuple[str, ...]) -> dict:
     """Best and median seconds per call, the implementations alternating so all see the same load."""
-    fast, params, official = _models()
+    fast, params, official = models_with_equal_weights()
     x, y = _batch(case)
     functions = {impl: _step_functions(impl, fast, params, official) for impl in implementations}
     times = {(impl, kind): [] for impl in functions for kind in ("train", "infer")}
@@ -210,7 +207,7 @@ def counted_flops(case: str) -> tuple[list[int], float, float | None]:
     max |fast - official| output or None), outputs compared in eval mode."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    fast, params, official = _models()
+    fast, params, official = models_with_equal_weights()
     x, y = _batch(case)
     fast.eval()
     with torch.no_grad():
@@ -276,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         timed = interleaved_times(case, args.warmup, args.steps, implementations)
         extra = (["--official", str(Settings.official)] if Settings.official else []) + ["--dropout", str(args.dropout)]
         for impl in implementations:
-            out = subprocess.run([sys.executable, __file__, "--one", case, impl,
+            out = subprocess.run([sys.executable, "-m", __spec__.name, "--one", case, impl,
                                   "--threads", str(args.threads), *extra],
                                  check=True, capture_output=True, text=True).stdout
             measured = {**timed[impl], **json.loads(out.strip().splitlines()[-1])}

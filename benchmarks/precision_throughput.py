@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -25,9 +24,9 @@ from typing import Any, Callable, Optional
 import torch
 import yaml
 
-from benchmarks.accuracy import cpu_model
+from benchmarks.common import machine as measured_on, write_record
 from morph import MORPH, MorphConfig
-from morph.precision import autocast, native_bf16
+from morph.precision import autocast
 from pde_data import Batch
 
 RECIPE = Path(__file__).resolve().parent.parent / "examples" / "configs" / "recipe.yaml"
@@ -117,8 +116,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
     if "float32" not in args.contenders:
         parser.error("--contenders: float32 is the reference; keep it")
     torch.set_num_threads(args.threads)
-    machine = {"cpu": cpu_model(), "native_bf16": native_bf16("cpu"), "threads": args.threads,
-               "torch": torch.__version__, "capability": torch.backends.cpu.get_cpu_capability()}
+    machine = measured_on()
     results = {case: time_case(case, args.warmup, args.repeats, tuple(args.contenders)) for case in args.cases}
     print(f"{machine['cpu']} ({machine['capability']}, native bf16: {machine['native_bf16']}), "
           f"{args.threads} threads, torch {machine['torch']}; best of {args.repeats}\n")
@@ -130,9 +128,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, Any]:
             print(f"| {case} | {name} | {r['batch'] / m['train_best_s']:.2f} | {r['batch'] / m['rollout_best_s']:.2f} "
                   f"| {m['train_speedup']:.2f}x | {m['rollout_speedup']:.2f}x |")
     if args.json:
-        from pde_data.files import write_text_atomic
-
-        write_text_atomic(args.json, json.dumps({"machine": machine, "cases": results}, indent=2) + "\n")
+        write_record(args.json, {"machine": machine, "cases": results})
     return results
 
 

@@ -1,8 +1,8 @@
 """Recipe ablation: what each pretraining option of the recipe costs or buys in next-step accuracy.
 
     morph data corpus --out runs/corpus --scale small
-    OMP_NUM_THREADS=1 python benchmarks/recipe_ablation.py --corpus runs/corpus --json runs/recipe_ablation.json
-    OMP_NUM_THREADS=1 python benchmarks/recipe_ablation.py --variants "all on" "recipe" ...   # some of them
+    OMP_NUM_THREADS=1 python -m benchmarks.recipe_ablation --corpus runs/corpus --json runs/recipe_ablation.json
+    OMP_NUM_THREADS=1 python -m benchmarks.recipe_ablation --variants "all on" "recipe" ...   # some of them
 
 Every variant pretrains the same small MORPH (the default run's size: dim 128, depth 2) with
 the recipe's optimiser and schedule (examples/configs/recipe.yaml) for `--steps` steps of batch

@@ -1,7 +1,7 @@
 """Random-window throughput from data served over HTTP, beside the same from local disk.
 
-    OMP_NUM_THREADS=2 python benchmarks/remote_throughput.py --json runs/remote_throughput.json
-    python benchmarks/remote_throughput.py --samples 64 --n-traj 4 --train-steps 0   # a smoke run
+    OMP_NUM_THREADS=2 python -m benchmarks.remote_throughput --json runs/remote_throughput.json
+    python -m benchmarks.remote_throughput --samples 64 --n-traj 4 --train-steps 0   # a smoke run
 
 The data of `benchmarks/data_throughput.py` (2D, 4 fields: density, pressure,
 a 2-vector velocity and a tracer, 5 components, 128^2, 32 trajectories of 40
@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import platform
-import sys
 import tempfile
 import time
 from datetime import date
@@ -36,11 +34,10 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from data_throughput import data_arguments, evict_from_page_cache, make_store, random_window_loader  # noqa: E402
-
-import pde_data  # noqa: E402
-from pde_data.testing import serve_directory  # noqa: E402
+import pde_data
+from benchmarks.common import machine as measured_on
+from benchmarks.data_throughput import data_arguments, evict_from_page_cache, make_store, random_window_loader
+from pde_data.testing import serve_directory
 
 logger = logging.getLogger("remote_throughput")
 
@@ -129,7 +126,7 @@ def main() -> None:
             print(f"| {name} | {by[False]:.1f} | {by[True]:.1f} |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"date": str(date.today()), "machine": platform.processor() or platform.machine(),
+        args.json.write_text(json.dumps({"date": str(date.today()), "machine": measured_on(),
                                          "settings": vars(args) | {"json": str(args.json)},
                                          "loader": loader_rows, "training": train_rows}, indent=2, default=str))
 

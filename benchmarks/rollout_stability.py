@@ -1,7 +1,7 @@
 """Which training options keep rollouts stable? nRMSE against horizon, each option on and off.
 
-    OMP_NUM_THREADS=2 python benchmarks/rollout_stability.py --json runs/stability/stability.json
-    python benchmarks/rollout_stability.py --quick     # a smoke run: tiny data, a few steps
+    OMP_NUM_THREADS=2 python -m benchmarks.rollout_stability --json runs/stability/stability.json
+    python -m benchmarks.rollout_stability --quick     # a smoke run: tiny data, a few steps
 
 For each simulator (`--simulators`; by default 1D Burgers (periodic), 1D Euler
 (open boundaries, so not periodic) and 2D shallow water (periodic)) a train /
@@ -30,7 +30,7 @@ import argparse
 import json
 import logging
 import os
-import platform
+
 import time
 from datetime import date
 from pathlib import Path
@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 import pde_data
+from benchmarks.common import cpu_model
 
 logger = logging.getLogger("rollout_stability")
 
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = table(results, args.horizon)
     minutes = (time.perf_counter() - start) / 60
     print(f"\n{text}\n\n{len(args.simulators) * len(args.variants) * len(args.seeds)} trainings of {args.steps} "
-          f"steps x batch {args.batch_size}, history {args.history}; {minutes:.1f} min on {platform.processor() or platform.machine()}"
+          f"steps x batch {args.batch_size}, history {args.history}; {minutes:.1f} min on {cpu_model()}"
           f" ({os.cpu_count()} CPUs), {date.today()}")
     if args.plot is not None:
         plot(results, args.plot)

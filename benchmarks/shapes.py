@@ -32,7 +32,7 @@ import yaml
 import pde_data
 from pde_data.files import write_text_atomic
 
-from benchmarks.accuracy import cpu_model
+from benchmarks.common import cpu_model
 from benchmarks.transfer import FAMILIES, MODELS, QUICK_BASELINES, QUICK_MODEL, RECIPE, held_out_data
 
 logger = logging.getLogger("shapes")

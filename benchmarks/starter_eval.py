@@ -1,6 +1,6 @@
 """Pretrained models side by side on fresh trajectories of every corpus store, beside persistence.
 
-    OMP_NUM_THREADS=2 python benchmarks/starter_eval.py --model new=runs/starter/final --model old=starter \\
+    OMP_NUM_THREADS=2 python -m benchmarks.starter_eval --model new=runs/starter/final --model old=starter \\
         --json runs/starter_eval.json
 
 For each store that `plan_corpus(--scale, seed=--seed)` plans (the default seed 1 gives seeds no
@@ -22,24 +22,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 from pde_data import DataError, generate
-from pde_data.files import write_text_atomic
 from pde_data.simulators.corpus import SCALES, generate_store, plan_corpus
 from morph.checkpoint import load_pretrained
+from benchmarks.common import cpu_model, write_record
 from rollouts import evaluate, is_stable
 from rollouts.stress import growth
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import cpu_model  # noqa: E402
 
 logger = logging.getLogger("starter_eval")
 LEGACY = ("burgers_1d", "euler_1d", "shallow_water_2d", "navier_stokes_2d", "advection_diffusion_3d")
@@ -114,17 +110,6 @@ def report(rows: dict[str, dict[str, Any]], labels: list[str], horizon: int) -> 
     return "\n".join(lines)
 
 
-def _finite(value: Any) -> Any:
-    """JSON-ready: non-finite floats (a diverged rollout's error) become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", metavar="LABEL=PATH",
@@ -162,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {"models": paths, "settings": {k: v for k, v in vars(args).items() if k not in ("json", "model")},
               "rows": rows, "cpu": cpu}
     if args.json:
-        write_text_atomic(args.json, json.dumps(_finite(result), indent=1))
+        write_record(args.json, result)
     return result
 
 

@@ -27,12 +27,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
 
 from pde_data.files import write_text_atomic
 from morph.checkpoint import load_pretrained
 from rollouts.stress import STRESS_SEED, score_stress_set, stress_cases
-from benchmarks.accuracy import cpu_model
+from benchmarks.common import machine as measured_on
 
 logger = logging.getLogger("stress_set")
 #: --quick: one trajectory per case, a 5-step rollout.
@@ -53,9 +52,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         logger.info("%s: %s (%.0f s)", label, report.headline(), seconds)
         reports[label] = {**report.to_dict(), "seconds": round(seconds, 1)}
         sections.append(f"### {label}\n\n{report.table()}\n\n{seconds:.0f} s.")
-    machine = {"cpu": cpu_model(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__}
+    machine = measured_on()
     command = "python -m benchmarks.stress_set " + " ".join(map(shlex.quote, args.argv))
-    footer = (f"{machine['cpu']}, {machine['torch_threads']} torch thread(s), torch {machine['torch']}, "
+    footer = (f"{machine['cpu']}, {machine['threads']} torch thread(s), torch {machine['torch']}, "
               f"{date.today()}:\n\n    {command}")
     markdown = "\n\n".join(sections + [footer])
     return {"command": command, "date": str(date.today()), "machine": machine, "reports": reports,

@@ -1,8 +1,8 @@
 """Leave-family-out transfer: does pretraining help on PDE families the model never saw?
 
-    OMP_NUM_THREADS=2 python benchmarks/transfer.py --work-dir runs/transfer --json runs/transfer/transfer.json
-    python benchmarks/transfer.py --pretrained runs/transfer/pretrain ...   # reuse a pretraining
-    python benchmarks/transfer.py --quick --work-dir /tmp/transfer          # a smoke run, about 20 s
+    OMP_NUM_THREADS=2 python -m benchmarks.transfer --work-dir runs/transfer --json runs/transfer/transfer.json
+    python -m benchmarks.transfer --pretrained runs/transfer/pretrain ...   # reuse a pretraining
+    python -m benchmarks.transfer --quick --work-dir /tmp/transfer          # a smoke run, about 20 s
 
 Rerunning the same command continues where it stopped: the corpus build resumes, the
 pretraining resumes from its latest checkpoint (the trainer's --resume), and every
@@ -59,8 +59,6 @@ import json
 import logging
 import math
 import shutil
-import statistics
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -70,12 +68,11 @@ from typing import Any, Callable, Optional
 import yaml
 
 import pde_data
+from benchmarks.common import cpu_model, stats
 from pde_data.files import write_text_atomic
 from pde_data.simulators import SIMULATORS
 from pde_data.simulators.corpus import MANIFEST, SCALES, build_corpus
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from accuracy import cpu_model  # noqa: E402
 
 logger = logging.getLogger("transfer")
 
@@ -354,13 +351,6 @@ def train_one(args: argparse.Namespace, pretrained: dict[str, str], store: Path,
 # --- the report ------------------------------------------------------------------------------
 
 
-def _stats(values: list[float]) -> dict[str, Any]:
-    finite = all(math.isfinite(v) for v in values)
-    mean = statistics.fmean(values) if finite else math.inf
-    std = statistics.stdev(values) if finite and len(values) > 1 else 0.0
-    return {"mean": mean, "std": std, "min": min(values), "max": max(values), "values": values}
-
-
 def error_growth(row: dict[str, Any]) -> float:
     """A scored rollout's error growth: its last step's nRMSE over its first step's (inf where it
     diverged, NaN for a zero first step)."""
@@ -373,9 +363,9 @@ def error_growth(row: dict[str, Any]) -> float:
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean, std, min and max over seeds of the 1-step and rollout-mean nRMSE and of the error
     growth (last step over step 1)."""
-    return {"step_1": _stats([r["test"]["step_1"] for r in runs]),
-            "horizon": _stats([r["test"]["horizon"] for r in runs]),
-            "growth": _stats([error_growth(r["test"]) for r in runs]),
+    return {"step_1": stats([r["test"]["step_1"] for r in runs]),
+            "horizon": stats([r["test"]["horizon"] for r in runs]),
+            "growth": stats([error_growth(r["test"]) for r in runs]),
             "diverged": sum(r["test"]["diverged"] for r in runs), "windows": sum(r["test"]["windows"] for r in runs),
             "seeds": len(runs)}
 

@@ -135,14 +135,13 @@ def test_the_circle_finder_finds_a_lazy_import_circle():
 
 
 #: The names a script can import a test module under: `tests...`, or the file's own name once the script
-#: puts its folder on sys.path (how benchmarks/model_throughput.py reaches tests/morph/padded_reference.py).
+#: puts its folder on sys.path.
 TEST_STEMS = {p.stem for p in (ROOT / "tests").rglob("*.py")} - {"__init__"}
 SCRIPTS = sorted(p for folder in ("benchmarks", "examples") for pattern in ("*.py", "*.ipynb")
                  for p in (ROOT / folder).rglob(pattern) if ".ipynb_checkpoints" not in p.parts)
-#: (script, test module) pairs left as they are for now. Issue 31 makes benchmarks/ a package with a
-#: common module; the other engineer's part of it moves the padded reference out of tests/ (this
-#: entry can go then). Only this import of this file is let through: any other test import fails.
-KNOWN_TEST_IMPORTS = {("benchmarks/model_throughput.py", "padded_reference")}
+#: (script, function) where a benchmark may edit sys.path: the peer comparison imports the published
+#: model from a lanl/MORPH checkout the user names, whose modules import each other as `src.utils...`.
+SYS_PATH_EDITS_ALLOWED = {("benchmarks/model_throughput.py", "official_model")}
 
 
 def script_source(path: Path) -> str:
@@ -177,15 +176,59 @@ def imported_test_modules(path: Path) -> set[str]:
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_scripts_beside_the_packages_import_no_test_module(script):
     where = script.relative_to(ROOT).as_posix()
-    wrong = {name for name in imported_test_modules(script) if (where, name) not in KNOWN_TEST_IMPORTS}
+    wrong = imported_test_modules(script)
     assert not wrong, f"{where} imports test code {sorted(wrong)}: move what it needs into a package module"
+
+
+def sys_path_edits(path: Path) -> set[str]:
+    """The functions (or "<module>") of the script `path` that change sys.path: a call of one of its
+    methods (insert, append, extend) or an assignment to it or a slice of it."""
+    tree = ast.parse(script_source(path), str(path))
+    found = set()
+
+    def is_sys_path(node: ast.AST) -> bool:
+        while isinstance(node, ast.Subscript):
+            node = node.value
+        return (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+                and node.value.id == "sys")
+
+    def visit(node: ast.AST, where: str) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            where = node.name
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and is_sys_path(node.func.value):
+            found.add(where)
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(is_sys_path(t) for t in targets):
+                found.add(where)
+        for child in ast.iter_child_nodes(node):
+            visit(child, where)
+
+    visit(tree, "<module>")
+    return found
+
+
+@pytest.mark.parametrize("script", [p for p in SCRIPTS if p.parent.name == "benchmarks"],
+                         ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_benchmarks_are_a_package_that_edits_no_sys_path(script):
+    where = script.relative_to(ROOT).as_posix()
+    wrong = {f for f in sys_path_edits(script) if (where, f) not in SYS_PATH_EDITS_ALLOWED}
+    assert not wrong, (f"{where} edits sys.path in {sorted(wrong)}: import the benchmarks' shared code as "
+                       f"`benchmarks.common` (run the script as python -m benchmarks.NAME)")
+
+
+def test_the_sys_path_finder_sees_calls_and_slice_assignments(tmp_path):
+    script = tmp_path / "bench.py"
+    script.write_text("import sys\nsys.path[:0] = ['x']\ndef f():\n    sys.path.insert(0, 'y')\n"
+                      "def g():\n    print(sys.path)\n")
+    assert sys_path_edits(script) == {"<module>", "f"}
 
 
 def test_the_test_import_finder_sees_imports_through_sys_path_and_the_tests_package(tmp_path):
     script = tmp_path / "bench.py"
-    script.write_text("import sys\nimport numpy\nsys.path.insert(0, 'tests/morph')\n"
-                      "from padded_reference import reference_forward\n"
+    script.write_text("import sys\nimport numpy\nsys.path.insert(0, 'tests/adapters')\n"
+                      "from helpers import save_base\n"
                       "def f():\n    from tests.rollouts.helpers import tiny_model\n")
-    assert imported_test_modules(script) == {"padded_reference", "tests.rollouts.helpers"}
-    (tmp_path / "padded_reference.py").write_text("")  # a module of that name beside it is its own
+    assert imported_test_modules(script) == {"helpers", "tests.rollouts.helpers"}
+    (tmp_path / "helpers.py").write_text("")  # a module of that name beside it is its own
     assert imported_test_modules(script) == {"tests.rollouts.helpers"}

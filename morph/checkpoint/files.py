@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
+from morph.checkpoint.errors import CheckpointError
+
 __all__ = ["ADAPTER_CONFIG_FILE", "ADAPTER_WEIGHTS_FILE", "CONFIG_FILE", "GROWN_PARTS_FILE", "METADATA_FILE",
            "WEIGHTS_FILE",            "CheckpointError", "CheckpointPath", "read_json", "read_weights", "resolve_checkpoint"]
 
@@ -35,10 +37,6 @@ GROWN_PARTS_FILE = "grown_parts.safetensors"
 RUN_FINAL_DIR = "final"
 PACKAGED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 PACKAGED_NAMES = ("starter",)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory or file that cannot be read as a model."""
 
 
 @dataclass(frozen=True)

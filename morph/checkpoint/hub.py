@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from morph.checkpoint.files import CheckpointError
+from morph.checkpoint.errors import CheckpointError
 
 __all__ = ["HubReference", "hub_file", "hub_snapshot", "parse_hub_reference"]
 

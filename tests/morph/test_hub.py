@@ -18,7 +18,7 @@ from morph.checkpoint.official import OFFICIAL_FILES, OFFICIAL_HUB_FOLDER, OFFIC
 from morph.cli import main
 from morph.cli.app import app
 from morph.config import MorphConfig
-from padded_reference import ReferenceSizes, random_official_state
+from benchmarks.padded_reference import ReferenceSizes, random_official_state
 from tests.conftest import tiny_model
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -7,7 +7,7 @@ import torch
 
 from morph.config import PRESETS, MorphConfig
 from morph.model import MORPH
-from padded_reference import ReferenceSizes, official_shapes
+from benchmarks.padded_reference import ReferenceSizes, official_shapes
 
 PUBLISHED_SIZES = {  # filters, dim, heads, depth, mlp_dim
     "Ti": (8, 256, 4, 4, 1024),

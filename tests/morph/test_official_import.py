@@ -9,7 +9,7 @@ from morph.checkpoint import CheckpointError
 from morph.config import MorphConfig
 from morph.model import MORPH
 from morph.checkpoint.official import official_config, import_official, official_to_morph_state
-from padded_reference import ReferenceSizes, official_shapes, random_official_state, reference_forward
+from benchmarks.padded_reference import ReferenceSizes, official_shapes, random_official_state, reference_forward
 
 SMALL = ReferenceSizes(dim=32, heads=2, depth=2, mlp_dim=48, heads_xa=4, max_patches=64, max_ar=3)
 
