@@ -51,7 +51,12 @@ STATE_DIR = "checkpoints"
 
 @dataclass
 class TrainResult:
-    """What a run produced: the final checkpoint and per-dataset validation figures."""
+    """What a run produced: the final checkpoint and per-store validation figures.
+
+    per_dataset: the next-step validation figures ("val_loss", "nrmse", "persistence_nrmse") of each
+        store of the mix, keyed by its label (`morph.train.data.store_labels`: a simulator's name or
+        the store's file name), so two stores of one simulator keep a row each.
+    """
 
     checkpoint: Path
     output_dir: Path
@@ -422,8 +427,8 @@ def _finish(run: _Run, logs: _Logs) -> TrainResult:
     run.accelerator.wait_for_everyone()
     if run.main:
         unwrapped = run.accelerator.unwrap_model(run.model)
-        for dataset, batches in zip(run.data.datasets, run.val_sets):
-            per_dataset[dataset.spec.name] = evaluate_batches(unwrapped, batches)
+        for label, batches in zip(run.data.labels, run.val_sets):
+            per_dataset[label] = evaluate_batches(unwrapped, batches)
         record = RunRecord(history=run.config.history, task=run.task, split_seed=run.config.split_seed,
                            steps=run.step, data_specs=[s.to_dict() for s in run.data.specs],
                            train_config=run.config.to_dict(), validation=per_dataset)

@@ -241,3 +241,22 @@ def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
     specs_path.write_text(json.dumps(specs))
     with pytest.raises(ConfigError, match="now give other data than the run started with .burgers_1d: attrs"):
         train(TrainConfig.from_dict(tiny_config(tmp_path, steps=4, checkpoint_every=1)), resume=True, progress=False)
+
+
+def test_two_stores_of_one_simulator_keep_a_validation_row_each(tmp_path):
+    import pde_data
+
+    for part, seed in (("a", 0), ("b", 1)):  # one file name in two directories, as two corpora would have
+        (tmp_path / part).mkdir()
+        pde_data.convert(pde_data.generate("burgers_1d", n_traj=6, steps=8, resolution=32, seed=seed),
+                         tmp_path / part / "burgers_1d-periodic-r32.zarr", progress=False)
+    datasets = [str(tmp_path / "a" / "burgers_1d-periodic-r32.zarr"), str(tmp_path / "b" / "burgers_1d-periodic-r32.zarr"),
+                dict(source="burgers_1d", n_traj=6, steps=8, resolution=32, seed=2)]
+    result = train(TrainConfig.from_dict(tiny_config(tmp_path, datasets=datasets, steps=2, checkpoint_every=2)),
+                   progress=False)
+    labels = ["burgers_1d-periodic-r32.zarr", "burgers_1d-periodic-r32.zarr#2", "burgers_1d"]
+    assert list(result.per_dataset) == labels
+    assert result.per_dataset[labels[0]] != result.per_dataset[labels[1]]  # other data, other figures
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert list(summary["validation"]) == labels
+    assert [row.split("|")[1].strip() for row in result.table().splitlines()[2:]] == labels
