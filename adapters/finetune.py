@@ -37,7 +37,7 @@ from morph.train import ConfigError, DataSource, TrainConfig, TrainResult, train
 from morph.train.config import check_config_keys, default_cache_dir, read_config_file
 from morph.train.data import resolve_source
 from pde_data import PDEDataset, split_trajectories
-from pde_data.files import write_text_atomic
+from pde_data.files import write_json_atomic
 from pde_data.windows import DEFAULT_FRACTIONS
 
 from adapters.levels import LEVELS, apply_level
@@ -321,8 +321,8 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
         _check_resume(out, record)
     if is_main_process():
         out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
-        write_text_atomic(out / SPLITS_FILE, json.dumps(splits, indent=2) + "\n")
+        write_json_atomic(out / FINETUNE_FILE, record)
+        write_json_atomic(out / SPLITS_FILE, splits)
 
     trainable: dict[str, int] = {}
 

@@ -20,7 +20,6 @@ at `pde_data.generate`'s own defaults (the data the first starter was trained on
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import statistics
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pde_data import DataError, generate
-from pde_data.files import write_text_atomic
+from pde_data.files import write_json_atomic
 from pde_data.simulators.corpus import SCALES, generate_store, plan_corpus
 from morph.checkpoint import load_pretrained
 from rollouts import evaluate, is_stable
@@ -109,16 +108,6 @@ def report(rows: dict[str, dict[str, Any]], labels: list[str], horizon: int) -> 
     return "\n".join(lines)
 
 
-def _finite(value: Any) -> Any:
-    """JSON-ready: non-finite floats (a diverged rollout's error) become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -151,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {"models": paths, "settings": {k: v for k, v in vars(args).items() if k not in ("json", "model")},
               "rows": rows, "cpu": cpu}
     if args.json:
-        write_text_atomic(args.json, json.dumps(_finite(result), indent=1))
+        write_json_atomic(args.json, result, indent=1)  # a diverged rollout's error: null
     return result
 
 

@@ -10,6 +10,7 @@ that looks finished:
     with atomic_directory(path) as staging: # staging: an empty sibling directory
         write_into(staging)
     write_text_atomic(path, text)
+    write_json_atomic(path, value)          # strict JSON: NaN and Infinity become null
 
 Temporary files and directories are private (0600 / 0700) and some writers
 (safetensors) create private files too; before the rename that publishes it,
@@ -26,16 +27,19 @@ through it.
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
 import shutil
 import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Iterator, Optional, Union
 
-__all__ = ["atomic_directory", "atomic_file", "publish_directory", "publish_modes", "write_text_atomic"]
+__all__ = ["atomic_directory", "atomic_file", "json_text", "publish_directory", "publish_modes", "write_json_atomic",
+           "write_text_atomic"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -158,3 +162,25 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
     with atomic_file(path) as tmp:
         tmp.write_text(text)
     return path
+
+
+def json_text(value: Any, indent: Optional[int] = 2) -> str:
+    """`value` as strict JSON text: NaN and +-Infinity, which `json.dumps` writes as bare tokens that
+    JSON parsers refuse (a diverged loss, a metric of a blown-up rollout), become null."""
+    return json.dumps(_finite(value), indent=indent, allow_nan=False)
+
+
+def write_json_atomic(path: PathLike, value: Any, indent: Optional[int] = 2) -> Path:
+    """Write `value` as strict JSON (`json_text`, then a newline) to the file `path` atomically."""
+    return write_text_atomic(path, json_text(value, indent) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite float (in dicts, lists and tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

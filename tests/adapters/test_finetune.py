@@ -195,3 +195,17 @@ def test_a_finetune_redirected_to_a_file_logs_progress_lines_not_bar_frames(tmp_
     assert progress and "finetune: 60/60 step (100%)" in progress[-1]
     assert len(progress) <= 21 and len(text) < 20_000
     assert "fine-tuned (level 1)" in text
+
+
+def test_a_diverging_finetune_stops_at_its_nan_cap_through_the_same_trainer(tmp_path, base, capsys):
+    data = save_dataset(tmp_path / "new.zarr", n=8)
+    out = tmp_path / "ft"
+    assert exit_code("--checkpoint", str(base), "--data", str(data), "--level", "4", "--steps", "8", "--lr", "1e4",
+                     "--batch-size", "4", "--history", "2", "--horizon", "2", "--out", str(out),
+                     "--nan-policy", "skip", "--nan-max-skips", "1") == 1
+    err = capsys.readouterr().err
+    assert re.search(r"error: non-finite (loss|gradient norm) at step \d+ after 1 skipped steps \(nan_max_skips 1\), "
+                     r"batch of dataset new\.zarr", err), err
+    assert "Traceback" not in err and not (out / "final").exists()
+    assert json.loads((out / "train_config.json").read_text())["nan_policy"] == "skip"
+

@@ -13,7 +13,7 @@ import yaml
 
 from morph.train import ConfigError, TrainConfig, train
 from morph.train.state import latest_training_state
-from tests.conftest import TINY_MODEL
+from tests.conftest import TINY_MODEL, launch_two_processes, two_cores
 
 TINY = {"preset": "Ti", **TINY_MODEL, "max_ar": 2, "predict_delta": True, "dropout": 0.1}
 
@@ -131,16 +131,11 @@ def test_a_half_written_checkpoint_is_never_the_latest(tmp_path):
     assert latest_training_state(root).name == "step_00000010"
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPU cores")
+@two_cores
 def test_two_process_accelerate_launch_trains_on_separate_shards(tmp_path):
     config = tmp_path / "tiny.yaml"  # with loss balancing: its averages gather the losses of both processes
     config.write_text(yaml.safe_dump(tiny_config(tmp_path, steps=6, checkpoint_every=3, loss_balance="ema")))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu",
-         "-m", "morph", "pretrain", "--config", str(config), "--quiet"],
-        env=env, capture_output=True, text=True, timeout=300)
+    proc = launch_two_processes("pretrain", "--config", str(config), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     assert (run / "final" / "model.safetensors").is_file()
