@@ -21,7 +21,7 @@ from typing import Any, Callable, Optional
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
+from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 
@@ -41,7 +41,7 @@ from morph.train.objective import evaluate_batches, training_loss
 from morph.train.schedule import history_length, lr_schedule, unroll_steps
 from morph.train.state import latest_training_state, load_training_state, save_training_state
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["TrainResult", "process_state", "train"]
 
 logger = logging.getLogger(__name__)
 #: Where each task's warmup is set (the warning about a warmup as long as the run names it).
@@ -89,6 +89,18 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
         no_decay_name = "positional" in name or "norm" in name or "boundary_embedding" in name
         (no_decay if p.ndim < 2 or no_decay_name else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _no_device() -> bool:
+    """True without a GPU or MPS device: then several launched processes train on the CPU (gloo)."""
+    return not (torch.cuda.is_available() or torch.backends.mps.is_available())
+
+
+def process_state() -> PartialState:
+    """Accelerate's state of this process (one process, or one of an `accelerate launch`), set up as
+    the trainer's Accelerator sets it up, for work before training that the processes share, e.g.
+    `process_state().main_process_first()` around writing a cache the others then read."""
+    return PartialState(cpu=_no_device())
 
 
 def _check_output_dir(path: Path) -> None:
@@ -192,8 +204,7 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
         raise ConfigError(f"--resume: {out} was trained with other settings ({'; '.join(conflicts)}); resume "
                           f"with the run's own settings (`morph {task} --resume --out {out}` alone reads them) "
                           f"or start a new run with another --out")
-    # Without an accelerator device, several launched processes train on the CPU (gloo).
-    no_device = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    no_device = _no_device()
     # Batches of 1D, 2D and 3D data use different attention axes: DDP must allow unused parameters.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     precision = resolve_precision(config.mixed_precision, "cpu" if no_device else "cuda", "mixed_precision")

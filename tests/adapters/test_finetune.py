@@ -15,7 +15,7 @@ from morph import MORPH
 from morph.cli import main
 from morph.train import ConfigError
 from tests.adapters.helpers import save_base, save_dataset
-from tests.conftest import TINY_MODEL
+from tests.conftest import TINY_MODEL, launch_two_processes, two_cores
 
 TINY = {"preset": "Ti", **TINY_MODEL, "max_ar": 2}
 
@@ -209,3 +209,17 @@ def test_a_diverging_finetune_stops_at_its_nan_cap_through_the_same_trainer(tmp_
     assert "Traceback" not in err and not (out / "final").exists()
     assert json.loads((out / "train_config.json").read_text())["nan_policy"] == "skip"
 
+
+
+@two_cores
+def test_two_processes_fine_tuning_on_a_simulator_generate_its_data_once(tmp_path, base):
+    """`--data SIMULATOR` is generated into the cache by the main process while the other waits,
+    then read by both: not written twice at once into the same store."""
+    proc = launch_two_processes(
+        "finetune", "--checkpoint", str(base), "--data", "burgers_1d", "--level", "1", "--rank", "2", "--steps", "2",
+        "--batch-size", "2", "--history", "2", "--horizon", "2", "--cache", str(tmp_path / "cache"),
+        "--out", str(tmp_path / "ft"), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("generating burgers_1d into") == 1, proc.stderr[-3000:]
+    assert [p.name.split("-")[0] for p in (tmp_path / "cache" / "data").iterdir()] == ["burgers_1d"]
+    assert (tmp_path / "ft" / "final" / "adapter_model.safetensors").is_file()
