@@ -15,7 +15,8 @@ from typing import Callable, List, Optional
 
 import typer
 
-from morph.cli.options import COMPILE_HELP, MAX_MINUTES_HELP, PRECISION_HELP, merge_flags, parse_options
+from morph.cli.options import (COMPILE_HELP, MAX_MINUTES_HELP, NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, PRECISION_HELP,
+                               merge_flags, parse_options)
 from morph.cli.plugins import MissingPlugin, load_group, reinstall_hint
 
 __all__ = ["REPORTS_GROUP", "SCRATCH_DIR", "finetune_command", "finetune_reports"]
@@ -57,6 +58,8 @@ def finetune_command(
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help=MAX_MINUTES_HELP),
     mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help=PRECISION_HELP),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP),
+    nan_policy: Optional[str] = typer.Option(None, "--nan-policy", help=NAN_POLICY_HELP),
+    nan_max_skips: Optional[int] = typer.Option(None, "--nan-max-skips", help=NAN_MAX_SKIPS_HELP),
     out: Optional[str] = typer.Option(None, "--out", help="output directory, itself a checkpoint "
                                                           "(default runs/finetune)"),
     from_scratch: bool = typer.Option(False, "--from-scratch",
@@ -85,7 +88,8 @@ def finetune_command(
                  history=history, horizon=horizon, output_dir=out, format=format,
                  from_scratch=from_scratch or None, options=parse_options(option) if option else None,
                  train=dict(steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, cache_dir=cache,
-                            max_minutes=max_minutes, mixed_precision=mixed_precision, compile=compile))
+                            max_minutes=max_minutes, mixed_precision=mixed_precision, compile=compile,
+                            nan_policy=nan_policy, nan_max_skips=nan_max_skips))
     saved = FinetuneConfig.from_run(out or FinetuneConfig.output_dir) if resume and config is None else None
     if config is not None:
         base = FinetuneConfig.file_values(config)

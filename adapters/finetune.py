@@ -36,8 +36,9 @@ from morph.predict import DEFAULT_HORIZON
 from morph.train import ConfigError, DataSource, TrainConfig, TrainResult, train
 from morph.train.config import check_config_keys, default_cache_dir, read_config_file
 from morph.train.data import resolve_source
+from morph.train.loop import process_state
 from pde_data import PDEDataset, split_trajectories
-from pde_data.files import write_text_atomic
+from pde_data.files import write_json_atomic
 from pde_data.windows import DEFAULT_FRACTIONS
 
 from adapters.levels import LEVELS, apply_level
@@ -293,7 +294,9 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
                           f"on new data with: morph pretrain --arch {arch} --dataset {config.data}")
     history = config.history or _default_history(base)
     cache = Path(config.train["cache_dir"]) if config.train.get("cache_dir") else default_cache_dir()
-    dataset = resolve_source(_data_source(config), cache)
+    # a simulator's data is generated into the cache by the main process; the others wait, then open it
+    with process_state().main_process_first():
+        dataset = resolve_source(_data_source(config), cache)
     base = grow_to(base, [dataset.spec])
     if getattr(base, "growth", None) is not None:
         logger.info("%s: %s, trained at every level", dataset.spec.source or dataset.spec.name, base.growth)
@@ -321,8 +324,8 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
         _check_resume(out, record)
     if is_main_process():
         out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / FINETUNE_FILE, json.dumps(record, indent=2) + "\n")
-        write_text_atomic(out / SPLITS_FILE, json.dumps(splits, indent=2) + "\n")
+        write_json_atomic(out / FINETUNE_FILE, record)
+        write_json_atomic(out / SPLITS_FILE, splits)
 
     trainable: dict[str, int] = {}
 

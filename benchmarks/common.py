@@ -3,7 +3,6 @@ JSON, and summary statistics over seeds."""
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import statistics
@@ -54,10 +53,10 @@ def finite(value: Any) -> Any:
 def write_record(path: Path, record: Any) -> None:
     """Write `record` to `path` as JSON (`finite` first, so it is valid JSON), atomically, making
     the folder."""
-    from pde_data.files import write_text_atomic
+    from pde_data.files import write_json_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, json.dumps(finite(record), indent=1, default=float) + "\n")
+    write_json_atomic(path, finite(record), indent=1)
 
 
 def stats(values: Sequence[float]) -> dict[str, Any]:

@@ -81,17 +81,19 @@ def rollout_ratios(run: Path, horizon: int, precision: str) -> dict[str, float]:
     import pde_data
     from morph.checkpoint import load_pretrained
     from morph.train import TrainConfig
+    from morph.train.data import store_labels
     from pde_data.files import write_text_atomic
     from rollouts import evaluate
 
     model = load_pretrained(run / "final")
     ratios = {}
-    for source in TrainConfig.from_run(run).datasets:
+    sources = TrainConfig.from_run(run).datasets
+    for label, source in zip(store_labels(sources), sources):  # keyed as summary.json's validation is
         dataset = pde_data.open(source.source)
         scores = evaluate(model, dataset, horizon=horizon, split="val", precision=precision)
         model_error, persistence_error = (scores.summary(who)["mean"]["nrmse"]["horizon"]
                                           for who in ("model", "persistence"))
-        ratios[dataset.spec.name] = model_error / persistence_error
+        ratios[label] = model_error / persistence_error
     write_text_atomic(path, json.dumps(ratios, indent=2) + "\n")
     return ratios
 

@@ -10,26 +10,40 @@ that looks finished:
     with atomic_directory(path) as staging: # staging: an empty sibling directory
         write_into(staging)
     write_text_atomic(path, text)
+    write_json_atomic(path, value)          # strict JSON: NaN and Infinity become null
 
 Temporary files and directories are private (0600 / 0700) and some writers
 (safetensors) create private files too; before the rename that publishes it,
 the output gets the modes a plain `open()` / `mkdir()` would have had under
 the process umask (`publish_modes`), so collaborators can read shared runs.
+
+Durable, not only atomic: before the rename the new file (or every file and
+directory of the new directory) is flushed to the disk with `fsync`, and after
+it the directory that holds the name, so that a power loss never leaves an
+empty or partial output under its final name, nor loses a rename already
+reported done. `_commit` is the one place that does it; every writer above goes
+through it.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import os
 import shutil
 import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Any, Iterator, Optional, Union
 
-__all__ = ["atomic_directory", "atomic_file", "publish_directory", "publish_modes", "write_text_atomic"]
+__all__ = ["atomic_directory", "atomic_file", "json_text", "publish_directory", "publish_modes", "write_json_atomic",
+           "write_text_atomic"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+logger = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -67,9 +81,7 @@ def atomic_file(path: PathLike) -> Iterator[Path]:
     tmp = path.with_name(f".{path.stem}.tmp-{uuid.uuid4().hex[:8]}{path.suffix}")
     try:
         yield tmp
-        if tmp.exists():
-            publish_modes(tmp)
-        os.replace(tmp, path)
+        _commit(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -100,14 +112,48 @@ def publish_directory(staging: PathLike, path: PathLike) -> None:
     replacing a previous `path` as a whole. For writers that cannot use `atomic_directory` (several
     processes writing into one staging directory whose name they agree on)."""
     staging, path = Path(staging), Path(path)
-    publish_modes(staging)
     if not path.exists():
-        os.rename(staging, path)
+        _commit(staging, path)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
     os.replace(path, old / path.name)
-    os.rename(staging, path)
+    _commit(staging, path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _commit(staged: Path, path: Path) -> None:
+    """Publish the complete file or directory `staged` under the name `path` (a sibling), durably:
+    its modes set (`publish_modes`), its contents flushed to the disk, then the rename, then the
+    directory holding both flushed (the rename itself)."""
+    if not staged.exists():
+        raise FileNotFoundError(f"{staged}: nothing was written there to publish as {path}")
+    publish_modes(staged)
+    for entry in ([staged] if staged.is_file() else [*staged.rglob("*"), staged]):
+        if not entry.is_symlink():
+            _fsync(entry)
+    os.replace(staged, path)
+    _fsync(path.parent)
+
+
+def _fsync(path: Path) -> None:
+    """Flush the file or directory `path` to the disk. A directory that cannot be opened or synced
+    (Windows; a few network file systems refuse `fsync` on directories) is skipped."""
+    directory = path.is_dir()
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        if not directory:
+            raise
+        logger.debug("cannot open directory %s to fsync it; skipped", path)
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+        logger.debug("fsync of directory %s refused; skipped", path)
+    finally:
+        os.close(fd)
 
 
 def write_text_atomic(path: PathLike, text: str) -> Path:
@@ -116,3 +162,25 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
     with atomic_file(path) as tmp:
         tmp.write_text(text)
     return path
+
+
+def json_text(value: Any, indent: Optional[int] = 2) -> str:
+    """`value` as strict JSON text: NaN and +-Infinity, which `json.dumps` writes as bare tokens that
+    JSON parsers refuse (a diverged loss, a metric of a blown-up rollout), become null."""
+    return json.dumps(_finite(value), indent=indent, allow_nan=False)
+
+
+def write_json_atomic(path: PathLike, value: Any, indent: Optional[int] = 2) -> Path:
+    """Write `value` as strict JSON (`json_text`, then a newline) to the file `path` atomically."""
+    return write_text_atomic(path, json_text(value, indent) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every non-finite float (in dicts, lists and tuples) replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -4,7 +4,7 @@ Every reader that can read remotely (the canonical store, The Well, PDEBench,
 netCDF) takes an fsspec URL where it takes a path: `https://...`, `s3://...`,
 `gs://...`, `hf://datasets/...` (each needs its fsspec backend; `http(s)` comes
 with the install, the others with the `remote` extra). `file://` URLs are local
-paths. This module is the one place that talks to the network:
+paths. This module and `pde_data.remote_file` are the one place that talks to the network:
 
 - `RemoteConfig`: timeout, retries, the read-through cache directory and its
   size cap, block size, concurrency. Readers take it as `remote=` (a
@@ -13,9 +13,13 @@ paths. This module is the one place that talks to the network:
   (concurrent requests on async backends such as HTTP), each failed request
   retried with backoff, each range checked for its length. What still fails
   is a `DataError` naming the URL and what went wrong.
-- `RemoteFile`: a read-only, seekable binary file over one URL, read in
-  blocks through `fetch`, for h5py and xarray: a window of an HDF5 file costs
-  a few range requests, not the whole file.
+- `object_info(url, config)`: size and version tag (ETag, else Last-Modified) of one
+  object, for cache keys that a changed object does not match.
+- `pde_data.remote_file.RemoteFile`: a read-only, seekable binary file over one URL,
+  read in blocks through `fetch`, for h5py and xarray: a window of an HDF5 file costs
+  a few range requests, not the whole file; behind a server that ignores byte ranges
+  (`python -m http.server`) the file is read whole, once, into the cache, up to
+  `RemoteConfig.max_download_bytes` (`pde_data.remote_file.local_copy`).
 - `BlockCache`: the read-through cache under `RemoteConfig.cache_dir`: one
   file per object or block, written atomically (an interrupted download is
   never kept), least recently used removed past the size cap. Several loader
@@ -31,11 +35,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import io
 import os
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
@@ -44,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pde_data.errors import DataError
 from pde_data.files import atomic_file
 
-__all__ = ["BlockCache", "RemoteConfig", "RemoteFile", "fetch", "is_url", "list_files", "local_path",
+__all__ = ["BlockCache", "RemoteConfig", "fetch", "is_url", "list_files", "local_path", "object_info",
            "remote_config"]
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,8 @@ class RemoteConfig:
     cache_bytes: the cache's size cap; the least recently used entries go past it.
     block_bytes: the block size of `RemoteFile` (HDF5 and netCDF files are read in such blocks).
     concurrency: requests in flight at once from one process.
+    max_download_bytes: the largest file read whole when its server ignores byte-range requests
+        (`pde_data.remote_file.local_copy`); a larger one is refused with a `DataError` naming this cap.
     """
 
     timeout: float = 30.0
@@ -74,16 +78,17 @@ class RemoteConfig:
     cache_bytes: int = 20 * 2**30
     block_bytes: int = 2**20
     concurrency: int = 32
+    max_download_bytes: int = 4 * 2**30
 
     def __post_init__(self) -> None:
         checks = {"timeout": self.timeout > 0, "retries": self.retries >= 0, "backoff": self.backoff >= 0,
                   "cache_bytes": self.cache_bytes > 0, "block_bytes": self.block_bytes >= 4096,
-                  "concurrency": self.concurrency >= 1}
+                  "concurrency": self.concurrency >= 1, "max_download_bytes": self.max_download_bytes >= 0}
         for name, ok in checks.items():
             if not ok:
                 raise DataError(f"remote option {name} = {getattr(self, name)!r} is out of range "
                                 "(timeout > 0, retries >= 0, backoff >= 0, cache_bytes > 0, block_bytes >= 4096, "
-                                "concurrency >= 1)")
+                                "concurrency >= 1, max_download_bytes >= 0)")
         if self.cache_dir is not None:
             object.__setattr__(self, "cache_dir", os.fspath(os.path.expanduser(self.cache_dir)))
 
@@ -200,20 +205,36 @@ class BlockCache:
         return data
 
     def put(self, key: str, data: bytes) -> None:
-        path = self._path(key)
         try:
-            path.parent.mkdir(exist_ok=True)
-            with atomic_file(path) as tmp:
-                tmp.write_bytes(data)
+            self.put_file(key, lambda tmp: tmp.write_bytes(data))
         except OSError as err:  # a full disk must not stop training: the data is in hand
             logger.warning("remote cache %s: could not store an entry (%s)", self.directory, err)
-            return
-        with self._lock:
-            self._written += len(data)
-            if self._size is None or self._size + self._written > self.cap_bytes:
-                self._sweep()
 
-    def _sweep(self) -> None:
+    def put_file(self, key: str, write: Callable[[Path], Any]) -> Path:
+        """The entry of `key`, written by `write(tmp)` into a temporary file that becomes the entry
+        when complete (a whole file streamed from the network, never held in memory); its path."""
+        path = self._path(key)
+        path.parent.mkdir(exist_ok=True)
+        with atomic_file(path) as tmp:
+            write(tmp)
+        with self._lock:
+            self._written += path.stat().st_size
+            if self._size is None or self._size + self._written > self.cap_bytes:
+                self._sweep(keep=path)
+        return path
+
+    def entry(self, key: str) -> Optional[Path]:
+        """The file of `key`'s entry (its use noted for the LRU order), or None when there is none."""
+        path = self._path(key)
+        try:
+            os.utime(path)
+        except FileNotFoundError:
+            return None
+        except OSError:
+            pass
+        return path
+
+    def _sweep(self, keep: Optional[Path] = None) -> None:
         entries = []
         for path in self.directory.glob("*/*.bin"):
             try:
@@ -226,6 +247,8 @@ class BlockCache:
             for _, size, path in sorted(entries, key=lambda e: e[0]):
                 if total <= 0.9 * self.cap_bytes:
                     break
+                if path == keep:  # the entry just written, in use (a whole file larger than the cap)
+                    continue
                 path.unlink(missing_ok=True)
                 total -= size
         self._size, self._written = total, 0
@@ -238,7 +261,7 @@ class BlockCache:
 _CACHES: dict[tuple, BlockCache] = {}
 
 
-def _cache(config: RemoteConfig) -> Optional[BlockCache]:
+def cache_for(config: RemoteConfig) -> Optional[BlockCache]:
     if config.cache_dir is None:
         return None
     key = (os.getpid(), config.cache_dir, config.cache_bytes)
@@ -268,7 +291,7 @@ def fetch(urls: Sequence[str], config: RemoteConfig, ranges: Optional[Sequence[R
     and never cached.
     """
     ranges = list(ranges) if ranges is not None else [None] * len(urls)
-    cache = _cache(config) if use_cache else None
+    cache = cache_for(config) if use_cache else None
     keys = [f"{url}|{tag}|{r[0]}-{r[1]}" if r else f"{url}|{tag}" for url, r in zip(urls, ranges)]
     out: list[Optional[bytes]] = [cache.get(k) if cache else None for k in keys]
     todo = [i for i, data in enumerate(out) if data is None]
@@ -345,27 +368,36 @@ def _one(fs: Any, path: str, start: Optional[int], end: Optional[int]) -> Any:
         return err
 
 
-def object_info(url: str, config: RemoteConfig) -> tuple[int, str]:
-    """`(size in bytes, version tag)` of one object (HEAD or the backend's equivalent), retried."""
-    fs, path = filesystem(url, config)
+def retried(url: str, config: RemoteConfig, call: Callable[[], Any]) -> Any:
+    """`call()`, tried again after a failure up to `config.retries` times with backoff; a missing
+    object (not retried) or the last failure is a `DataError` naming `url`."""
     last: Optional[BaseException] = None
     for attempt in range(config.retries + 1):
         if attempt:
             time.sleep(config.backoff * 2 ** (attempt - 1))
         try:
-            info = fs.info(path)
+            return call()
         except _NOT_THERE as err:
             raise _failed(url, err, config) from err
+        except DataError:
+            raise
         except Exception as err:
             last = err
-            continue
-        size = info.get("size")
-        if size is None:
-            raise DataError(f"{redact(url)}: the server does not say the object's size; it cannot be read "
-                            "in ranges (download it and open the local file)")
-        tag = str(info.get("ETag") or info.get("etag") or info.get("mtime") or info.get("LastModified") or "")
-        return int(size), f"{size}:{tag}"
     raise _failed(url, last, config) from last
+
+
+def object_info(url: str, config: RemoteConfig) -> tuple[int, str]:
+    """`(size in bytes, version tag)` of one object (HEAD or the backend's equivalent), retried. The
+    tag (size and ETag, else the modification time: HTTP Last-Modified) goes into cache keys, so a
+    changed object is not served stale."""
+    fs, path = filesystem(url, config)
+    info = retried(url, config, lambda: fs.info(path))
+    size = info.get("size")
+    if size is None:
+        raise DataError(f"{redact(url)}: the server does not say the object's size; it cannot be read "
+                        "in ranges (download it and open the local file)")
+    tag = next((str(info[k]) for k in ("ETag", "etag", "mtime", "LastModified", "Last-Modified") if info.get(k)), "")
+    return int(size), f"{size}:{tag}"
 
 
 def list_files(url: str, config: RemoteConfig, suffixes: Sequence[str]) -> list[str]:
@@ -380,76 +412,3 @@ def list_files(url: str, config: RemoteConfig, suffixes: Sequence[str]) -> list[
     protocol = url.split("://", 1)[0]
     full = [n if "://" in n else f"{protocol}://{n}" for n in names]
     return sorted(u for u in full if u.rstrip("/").lower().endswith(tuple(suffixes)))
-
-
-# --- a file over a URL ------------------------------------------------------------------------
-
-
-class RemoteFile(io.RawIOBase):
-    """A read-only seekable binary file over one URL, read in blocks of `config.block_bytes`.
-
-    Blocks come through `fetch` (so through the disk cache and its retries); the last few
-    stay in memory, as HDF5 libraries read many small pieces close together. A read that
-    spans several missing blocks requests them all at once.
-    """
-
-    MEMORY_BLOCKS = 16
-
-    def __init__(self, url: str, config: Union[RemoteConfig, Mapping[str, Any], None] = None) -> None:
-        super().__init__()
-        self.url = url
-        self.config = remote_config(config)
-        self.size, self._tag = object_info(url, self.config)
-        self._pos = 0
-        self._blocks: OrderedDict[int, bytes] = OrderedDict()
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        end = min(self._pos + len(view), self.size)
-        if end <= self._pos:
-            return 0
-        n = self._copy_range(self._pos, end, view)
-        self._pos = end
-        return n
-
-    def read_range(self, start: int, end: int) -> bytes:
-        """Bytes `[start, end)` of the object (`end` clipped to its size)."""
-        end = min(end, self.size)
-        out = bytearray(max(0, end - start))
-        self._copy_range(start, end, memoryview(out))
-        return bytes(out)
-
-    def _copy_range(self, start: int, end: int, out: memoryview) -> int:
-        """Copy bytes `[start, end)` into `out`, block by block (no joined copy: HDF5 libraries make
-        many small reads); the blocks missing from memory are fetched all at once."""
-        b = self.config.block_bytes
-        wanted = range(start // b, (end - 1) // b + 1) if end > start else range(0)
-        missing = [k for k in wanted if k not in self._blocks]
-        if missing:
-            ranges = [(k * b, min((k + 1) * b, self.size)) for k in missing]
-            for k, data in zip(missing, fetch([self.url] * len(missing), self.config, ranges, tag=self._tag)):
-                self._blocks[k] = data
-        done = 0
-        for k in wanted:
-            block = self._blocks[k]
-            self._blocks.move_to_end(k)
-            lo, hi = max(start, k * b) - k * b, min(end, (k + 1) * b) - k * b
-            out[done:done + hi - lo] = memoryview(block)[lo:hi]
-            done += hi - lo
-        while len(self._blocks) > max(self.MEMORY_BLOCKS, len(wanted)):
-            self._blocks.popitem(last=False)
-        return done

@@ -153,7 +153,7 @@ def evaluate_command(
     """Score rollouts on a split beside the persistence baseline: a table, and optionally JSON."""
     if json_out is not None and not json_out.parent.exists():
         raise typer.BadParameter(f"{json_out}: the directory {json_out.parent} does not exist", param_hint="--json")
-    from pde_data.files import write_text_atomic
+    from pde_data.files import write_json_atomic
     from rollouts import evaluate
 
     model, dataset = _load(checkpoint, data, format, device, cache)
@@ -168,7 +168,7 @@ def evaluate_command(
                f"{result.n_windows} windows), history {k}, horizon {horizon}:")
     typer.echo(result.table())
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(result.to_dict(), indent=2) + "\n")
+        write_json_atomic(json_out, result.to_dict())
         typer.echo(f"wrote {json_out}")
 
 
@@ -181,7 +181,7 @@ def finetune_test_table(result: Any, base: str, progress: bool, others: Sequence
     predict_delta, the last frame."""
     from morph.checkpoint import load_pretrained
     from morph.growth import grow_to
-    from pde_data.files import write_text_atomic
+    from pde_data.files import write_json_atomic
     from rollouts import compare
 
     zero_shot = grow_to(load_pretrained(result.base), [result.dataset.spec])
@@ -191,6 +191,6 @@ def finetune_test_table(result: Any, base: str, progress: bool, others: Sequence
     trained_in = json.loads((result.output_dir / "train_config.json").read_text())["mixed_precision"]
     scores = compare(models, result.dataset, history=result.history, horizon=result.horizon, split="test",
                      precision=trained_in, progress=progress)
-    write_text_atomic(result.output_dir / TEST_FILE, json.dumps(scores.to_dict(), indent=2) + "\n")
+    write_json_atomic(result.output_dir / TEST_FILE, scores.to_dict())
     typer.echo(f"test split, {result.horizon}-step rollouts:")
     typer.echo(scores.table())

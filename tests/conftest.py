@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +14,18 @@ from pde_data.spec import DatasetSpec, FieldSpec
 #: only what it probes (depth, max_ar, predict_delta, ...).
 TINY_MODEL = dict(dim=32, heads=2, depth=1, mlp_dim=48, heads_xa=2, patch_size=4, max_patches=64, max_ar=3,
                   dropout=0.0, emb_dropout=0.0)
+
+
+#: Skips a test that launches two processes on a machine with one core.
+two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPU cores")
+
+
+def launch_two_processes(*morph_args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`accelerate launch --num_processes 2 -m morph *morph_args` on the CPU (gloo, float32), output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu", "-m", "morph", *morph_args],
+        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=timeout)
 
 
 def tiny_config(**overrides) -> MorphConfig:

@@ -6,7 +6,6 @@ leaves a half-written checkpoint. Loaded on CPU whatever device saved them.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Union
@@ -15,7 +14,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pde_data.files import atomic_directory
+from pde_data.files import atomic_directory, json_text
 
 from morph.checkpoint.architectures import build_model, config_from_dict
 from morph.checkpoint.files import (CONFIG_FILE, METADATA_FILE, WEIGHTS_FILE, CheckpointError, read_json,
@@ -28,9 +27,9 @@ logger = logging.getLogger(__name__)
 
 def write_model_files(staging: Path, config: Any, metadata: dict[str, Any]) -> None:
     """The config and metadata files every checkpoint directory holds."""
-    (staging / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
-    if metadata:
-        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    (staging / CONFIG_FILE).write_text(json_text(config.to_dict()) + "\n")
+    if metadata:  # strict JSON: a diverged validation figure is null, not a bare NaN
+        (staging / METADATA_FILE).write_text(json_text(metadata) + "\n")
 
 
 def save_full(model: nn.Module, directory: Union[str, Path], metadata: dict[str, Any]) -> Path:

@@ -35,7 +35,8 @@ class RunRecord:
     steps: optimiser steps taken.
     data_specs: the `DatasetSpec` dicts of the datasets it trained on.
     train_config: the full TrainConfig dict of the run.
-    validation: per dataset, the next-step validation figures at the end of the run.
+    validation: per store of its mix, keyed by the store's label (a simulator's name or the store's file
+        name; `morph.train.data.store_labels`), the next-step validation figures at the end of the run.
     """
 
     history: int

@@ -88,6 +88,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     except (DataError, ConfigError, CheckpointError, MissingPlugin) as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
+    except RuntimeError as err:  # a training run stopped by a NaN loss: the message says why and what to do
+        from morph.train.guard import NonFiniteLossError
+
+        if not isinstance(err, NonFiniteLossError):
+            raise
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(1)
     except (typer.Exit, SystemExit) as ex:
         raise ex
     except Exception as err:  # click usage errors carry their own exit code

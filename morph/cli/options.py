@@ -7,7 +7,8 @@ from typing import Any, List, Mapping, Optional
 
 from pde_data import DataError
 
-__all__ = ["COMPILE_HELP", "MAX_MINUTES_HELP", "PRECISION_HELP", "device", "merge_flags", "parse_options"]
+__all__ = ["COMPILE_HELP", "MAX_MINUTES_HELP", "NAN_MAX_SKIPS_HELP", "NAN_POLICY_HELP", "PRECISION_HELP", "device",
+           "merge_flags", "parse_options"]
 
 #: Help of every command's precision flag (`morph.precision`).
 PRECISION_HELP = ("auto (bfloat16 where the GPU or CPU computes it natively, AVX512-BF16 or AMX; else float32), "
@@ -16,6 +17,11 @@ PRECISION_HELP = ("auto (bfloat16 where the GPU or CPU computes it natively, AVX
 MAX_MINUTES_HELP = ("wall-clock budget: train as many steps as fit in N minutes (measured on the first steps; the "
                     "schedule follows) and end with the checkpoint")
 COMPILE_HELP = "run the model through torch.compile (slow first steps; float32 only on a CPU)"
+#: Help of the training commands' --nan-policy and --nan-max-skips (`TrainConfig.nan_policy`, `.nan_max_skips`).
+NAN_POLICY_HELP = ("at a NaN or infinite loss: stop (default; the run ends with an error naming the step and "
+                   "dataset, its last checkpoint untouched) or skip (no update for that step; at most "
+                   "--nan-max-skips of them)")
+NAN_MAX_SKIPS_HELP = "with --nan-policy skip: the non-finite steps a run may skip before it stops (default 10)"
 
 
 def parse_options(options: Optional[List[str]], flag: str = "--option",

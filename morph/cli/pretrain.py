@@ -8,7 +8,8 @@ from typing import List, Optional
 
 import typer
 
-from morph.cli.options import COMPILE_HELP, MAX_MINUTES_HELP, PRECISION_HELP, merge_flags, parse_options
+from morph.cli.options import (COMPILE_HELP, MAX_MINUTES_HELP, NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, PRECISION_HELP,
+                               merge_flags, parse_options)
 
 __all__ = ["pretrain_command"]
 
@@ -41,6 +42,8 @@ def pretrain_command(
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
     grad_clip: Optional[float] = typer.Option(None, "--grad-clip"),
     grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help="gradient accumulation steps"),
+    nan_policy: Optional[str] = typer.Option(None, "--nan-policy", help=NAN_POLICY_HELP),
+    nan_max_skips: Optional[int] = typer.Option(None, "--nan-max-skips", help=NAN_MAX_SKIPS_HELP),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help=MAX_MINUTES_HELP),
     mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help=PRECISION_HELP + " (or fp16)"),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP),
@@ -77,6 +80,7 @@ def pretrain_command(
 
     flags = dict(init_checkpoint=init_checkpoint, history=history, batch_size=batch_size, steps=steps, epochs=epochs, lr=lr,
                  warmup_steps=warmup, weight_decay=weight_decay, grad_clip=grad_clip, grad_accum=grad_accum,
+                 nan_policy=nan_policy, nan_max_skips=nan_max_skips,
                  max_minutes=max_minutes, mixed_precision=mixed_precision, compile=compile, seed=seed, output_dir=out,
                  checkpoint_every=checkpoint_every,
                  curriculum_steps=curriculum_steps, min_history=min_history, unroll=unroll, noise=noise,

@@ -18,7 +18,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 
 from pde_data import DatasetSpec
-from pde_data.files import write_text_atomic
+from pde_data.files import write_json_atomic
 
 from morph.config import PRESETS, ConfigError, MorphConfig
 from morph.model.baselines import BASELINES, BaselineConfig
@@ -29,6 +29,9 @@ __all__ = ["ARCHS", "DataSource", "TrainConfig", "ConfigError", "DEFAULT_MIX", "
 LossBalance = Literal["none", "ema"]
 #: The choices of `TrainConfig.loss_balance`.
 LOSS_BALANCES: tuple[str, ...] = ("none", "ema")
+NanPolicy = Literal["stop", "skip"]
+#: The choices of `TrainConfig.nan_policy` (`morph.train.guard`).
+NAN_POLICIES: tuple[str, ...] = ("stop", "skip")
 
 #: The architectures a run can train: MORPH (the default) and the per-dataset baselines.
 ARCHS: tuple[str, ...] = ("morph", *BASELINES)
@@ -56,7 +59,8 @@ RUN_CONFIG_FILE = "train_config.json"
 #: from it; the cosine schedule stretches from the resume point) and housekeeping, not what it learns
 #: from or how.
 RESUME_MAY_CHANGE = ("steps", "epochs", "max_minutes", "warmup_steps", "output_dir", "cache_dir", "num_workers",
-                     "checkpoint_every", "keep_checkpoints", "val_windows", "in_memory", "compile")
+                     "checkpoint_every", "keep_checkpoints", "val_windows", "in_memory", "compile", "nan_policy",
+                     "nan_max_skips")
 
 
 def default_cache_dir() -> Path:
@@ -237,6 +241,12 @@ class TrainConfig:
     ones pull on the model alike; "none" (default) trains on the raw losses. The logged loss is the
     raw one either way. A step whose gradient `grad_clip` clips has the clipped norm whatever its
     loss's scale, so balancing acts on the steps below the clip.
+    Non-finite steps (`morph.train.guard`): a step whose loss or gradient norm is NaN or infinite
+    never updates the weights. With `nan_policy` "stop" (default) the run stops there with
+    `NonFiniteLossError` naming the step, the datasets of its batches and the fixes, its last
+    checkpoint untouched; with "skip" such steps are skipped (no update; the run's summary counts
+    them) up to `nan_max_skips` times, and the next one stops the run the same way. No checkpoint
+    ever holds a non-finite weight. Both may change on `--resume`.
     """
 
     datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n, resolution=DEFAULT_RESOLUTIONS.get(n))
@@ -268,6 +278,8 @@ class TrainConfig:
     patch_jitter: int = 0
     loss_balance: LossBalance = "none"
     loss_balance_decay: float = 0.9
+    nan_policy: NanPolicy = "stop"
+    nan_max_skips: int = 10
     num_workers: int = 0
     in_memory: bool = True
     val_windows: int = 64
@@ -337,6 +349,13 @@ class TrainConfig:
             raise ConfigError(f"loss_balance_decay must be a number in [0, 1) (the weight the running average keeps "
                               f"at each batch of its dataset; 0 = the last loss alone), "
                               f"got {self.loss_balance_decay!r}")
+        if self.nan_policy not in NAN_POLICIES:
+            raise ConfigError(f"nan_policy must be one of {', '.join(map(repr, NAN_POLICIES))} (\"stop\": end the run "
+                              f"at a NaN or infinite loss; \"skip\": skip up to nan_max_skips such steps), "
+                              f"got {self.nan_policy!r}")
+        if isinstance(self.nan_max_skips, bool) or not isinstance(self.nan_max_skips, int) or self.nan_max_skips < 0:
+            raise ConfigError(f"nan_max_skips must be an int >= 0 (the non-finite steps nan_policy skip may skip in a "
+                              f"run), got {self.nan_max_skips!r}")
         if self.arch == "morph":
             patch = self.morph_config().patch_size  # validates the model fields now, not at step 0
         else:
@@ -399,7 +418,7 @@ class TrainConfig:
 
     def save(self, path: Union[str, Path]) -> None:
         """Write the config as JSON to `path`, atomically."""
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2))
+        write_json_atomic(path, self.to_dict())
 
     @classmethod
     def from_run(cls, output_dir: Union[str, Path]) -> Optional["TrainConfig"]:

@@ -8,9 +8,10 @@ import functools
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
 
 import torch
 from torch.utils.data import DataLoader
@@ -24,9 +25,27 @@ from morph.config import MorphConfig
 from morph.model.baselines import BaselineConfig
 from morph.train.config import ConfigError, DataSource, TrainConfig
 
-__all__ = ["RunData", "build_data", "open_data", "resolve_source"]
+__all__ = ["RunData", "build_data", "open_data", "resolve_source", "store_labels"]
 
 logger = logging.getLogger(__name__)
+
+
+def store_labels(sources: Sequence[DataSource]) -> list[str]:
+    """One readable label per source, unique within the run, that the run's per-store figures are
+    keyed by (`TrainResult.per_dataset`, `summary.json`, the run record): a simulator's name, a
+    store's file name (`.../burgers_1d-periodic-r64.zarr` -> `burgers_1d-periodic-r64.zarr`, a URL's
+    last path segment); a label met again gets `#2`, `#3`, ... (two stores of one name in two
+    directories, one simulator twice with other options)."""
+    labels: list[str] = []
+    for source in sources:
+        name = source.source if source.source in SIMULATORS else re.split(r"[/\\]", source.source.rstrip("/\\"))[-1]
+        name = name or source.source
+        label, k = name, 1
+        while label in labels:
+            k += 1
+            label = f"{name}#{k}"
+        labels.append(label)
+    return labels
 
 
 def resolve_source(source: DataSource, cache: Path) -> PDEDataset:
@@ -73,11 +92,12 @@ class RunData:
     """Train windows with their mixture loader, and validation windows per dataset.
 
     Each training batch says which dataset of the mix it comes from in
-    `batch.extras["dataset_index"]` (the index in `datasets`); `collate_fn` (for validation)
-    makes plain batches.
+    `batch.extras["dataset_index"]` (the index in `datasets` and `labels`); `collate_fn` (for
+    validation) makes plain batches. `labels` name the stores (`store_labels`).
     """
 
     datasets: list[PDEDataset]
+    labels: list[str]
     train: list[WindowDataset]
     val: list[WindowDataset]
     loader: DataLoader
@@ -118,4 +138,4 @@ def build_data(config: TrainConfig, model: Union[MorphConfig, BaselineConfig]) -
     loader = DataLoader(concat, batch_sampler=sampler, collate_fn=pad, num_workers=config.num_workers,
                         persistent_workers=config.num_workers > 0,
                         generator=torch.Generator().manual_seed(config.seed))
-    return RunData(datasets, train, val, loader, sampler, pad)
+    return RunData(datasets, store_labels(config.datasets), train, val, loader, sampler, pad)

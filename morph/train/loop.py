@@ -10,19 +10,22 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
+import re
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState
+from accelerate.state import AcceleratorState, PartialState
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader
 
-from pde_data.files import atomic_file, write_text_atomic
+from pde_data.files import atomic_file, write_json_atomic
 from pde_data.progress import progress_bar
 
 from morph.checkpoint import RunRecord, load_pretrained
@@ -33,11 +36,12 @@ from morph.train.balance import LossBalance
 from morph.train.budget import WallClockBudget
 from morph.train.config import RUN_CONFIG_FILE, ConfigError, TrainConfig
 from morph.train.data import RunData, build_data, resolve_source
+from morph.train.guard import StepGuard
 from morph.train.objective import evaluate_batches, training_loss
 from morph.train.schedule import history_length, lr_schedule, unroll_steps
 from morph.train.state import latest_training_state, load_training_state, save_training_state
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["TrainResult", "process_state", "train"]
 
 logger = logging.getLogger(__name__)
 #: Where each task's warmup is set (the warning about a warmup as long as the run names it).
@@ -51,7 +55,13 @@ STATE_DIR = "checkpoints"
 
 @dataclass
 class TrainResult:
-    """What a run produced: the final checkpoint and per-dataset validation figures."""
+    """What a run produced: the final checkpoint and per-store validation figures.
+
+    per_dataset: the next-step validation figures ("val_loss", "nrmse", "persistence_nrmse") of each
+        store of the mix, keyed by its label (`morph.train.data.store_labels`: a simulator's name or
+        the store's file name), so two stores of one simulator keep a row each.
+    skipped_steps: optimiser steps skipped for a non-finite loss (`TrainConfig.nan_policy` "skip").
+    """
 
     checkpoint: Path
     output_dir: Path
@@ -59,6 +69,7 @@ class TrainResult:
     final_loss: float
     per_dataset: dict[str, dict[str, float]] = field(default_factory=dict)
     seconds: float = 0.0
+    skipped_steps: int = 0
 
     def table(self) -> str:
         lines = ["| dataset | val nRMSE (model) | val nRMSE (persistence) | model / persistence |",
@@ -78,6 +89,18 @@ def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str,
         no_decay_name = "positional" in name or "norm" in name or "boundary_embedding" in name
         (no_decay if p.ndim < 2 or no_decay_name else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _no_device() -> bool:
+    """True without a GPU or MPS device: then several launched processes train on the CPU (gloo)."""
+    return not (torch.cuda.is_available() or torch.backends.mps.is_available())
+
+
+def process_state() -> PartialState:
+    """Accelerate's state of this process (one process, or one of an `accelerate launch`), set up as
+    the trainer's Accelerator sets it up, for work before training that the processes share, e.g.
+    `process_state().main_process_first()` around writing a cache the others then read."""
+    return PartialState(cpu=_no_device())
 
 
 def _check_output_dir(path: Path) -> None:
@@ -129,6 +152,7 @@ class _Run:
     loader: Any
     total_steps: int
     micro_per_epoch: int
+    guard: StepGuard
     step: int = 0
     micro: int = 0
     loss: float = float("nan")
@@ -152,6 +176,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
     model_factory: builds the model (default: `config.init_checkpoint`, else a new MORPH).
     With `resume`, continues from the latest complete checkpoint in
     `config.output_dir` and reaches the same state as an uninterrupted run.
+    A NaN or infinite loss stops the run with `NonFiniteLossError` (or is skipped: `config.nan_policy`).
     """
     start_time = time.perf_counter()
     run = _setup(config, resume, model_factory, task)
@@ -159,10 +184,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True,
         _step_loop(run, logs, progress)
         result = _finish(run, logs)
     result.seconds = time.perf_counter() - start_time
-    if run.main:
-        write_text_atomic(run.out / "summary.json", json.dumps(
-            {"checkpoint": str(result.checkpoint), "steps": result.steps, "final_loss": result.final_loss,
-             "seconds": result.seconds, "validation": result.per_dataset}, indent=2))
+    if run.main:  # strict JSON: a NaN loss or figure is null
+        write_json_atomic(run.out / "summary.json", {
+            "checkpoint": str(result.checkpoint), "steps": result.steps, "final_loss": result.final_loss,
+            "seconds": result.seconds, "skipped_steps": result.skipped_steps, "validation": result.per_dataset})
     run.accelerator.end_training()
     return result
 
@@ -179,8 +204,7 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
         raise ConfigError(f"--resume: {out} was trained with other settings ({'; '.join(conflicts)}); resume "
                           f"with the run's own settings (`morph {task} --resume --out {out}` alone reads them) "
                           f"or start a new run with another --out")
-    # Without an accelerator device, several launched processes train on the CPU (gloo).
-    no_device = not (torch.cuda.is_available() or torch.backends.mps.is_available())
+    no_device = _no_device()
     # Batches of 1D, 2D and 3D data use different attention axes: DDP must allow unused parameters.
     ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
     precision = resolve_precision(config.mixed_precision, "cpu" if no_device else "cuda", "mixed_precision")
@@ -227,7 +251,7 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
     accelerator.register_for_checkpointing(scheduler)
     run = _Run(config=config, task=task, out=out, accelerator=accelerator, data=data, model=model,
                optimizer=optimizer, scheduler=scheduler, loader=loader, total_steps=total_steps,
-               micro_per_epoch=micro_per_epoch)
+               micro_per_epoch=micro_per_epoch, guard=StepGuard(config, data.labels, out / STATE_DIR, precision))
     if config.loss_balance == "ema":
         run.balance = LossBalance(len(data.datasets), config.loss_balance_decay)
     if resume:
@@ -241,6 +265,7 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
             if run.balance is not None and state.get("loss_averages") is not None:
                 run.balance.load_state_dict(state["loss_averages"])
             run.spent = state.get("elapsed_s", 0.0)
+            run.guard.skipped = state.get("skipped_steps", 0)
             if config.max_minutes is not None and state.get("total_steps"):
                 _set_length(run, state["total_steps"])  # the length fitted to the budget so far
             logger.info("resumed from %s (step %d)", latest, run.step)
@@ -248,7 +273,7 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
         run.budget = WallClockBudget(60 * config.max_minutes)
     if run.main:
         config.save(out / RUN_CONFIG_FILE)
-        write_text_atomic(out / "data_specs.json", json.dumps([s.to_dict() for s in data.specs], indent=2))
+        write_json_atomic(out / "data_specs.json", [s.to_dict() for s in data.specs])
         run.val_sets = [_val_batches(data, config, i) for i in range(len(data.datasets))]
     return run
 
@@ -312,6 +337,8 @@ class _Logs:
                 self.tb.add_scalar("val/loss", values["val_loss"], values["step"])
 
     def __exit__(self, *exc: Any) -> None:
+        if self.run.bar is not None:  # a run that stopped (a non-finite loss) ends its report too
+            self.run.bar.close()
         if self.csv_file is not None:
             self.csv_file.close()
         if self.tb is not None:
@@ -337,18 +364,23 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
                                      unroll=unroll_steps(config, run.step), noise=config.noise,
                                      jitter=config.patch_jitter)
                 accelerator.backward(loss if run.balance is None else _balanced(run, loss, batch))
-                if accelerator.sync_gradients and config.grad_clip > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
-                run.optimizer.step()
-                run.optimizer.zero_grad(set_to_none=True)
+                run.guard.observe(loss, batch)
+                if accelerator.sync_gradients:
+                    # the norm (clipped to grad_clip; 0: not clipped) shows the guard a non-finite gradient
+                    norm = accelerator.clip_grad_norm_(model.parameters(), config.grad_clip or math.inf)
+                    update, run.loss = run.guard.passes(accelerator, loss, norm, run.step + 1)
+                    if update:  # else a step skipped under nan_policy "skip": no update, the schedule goes on
+                        run.optimizer.step()
+                    run.optimizer.zero_grad(set_to_none=True)
             run.micro += 1
             window_samples += len(batch) * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
             lr = run.scheduler.get_last_lr()[0]  # the rate this step used (logged beside its loss)
-            run.scheduler.step()
+            with warnings.catch_warnings():  # a skipped first step (nan_policy "skip") moves the schedule on too
+                warnings.filterwarnings("ignore", re.escape("Detected call of `lr_scheduler.step()`"), UserWarning)
+                run.scheduler.step()
             run.step += 1
-            run.loss = float(accelerator.reduce(loss.detach(), reduction="mean"))
             elapsed = time.perf_counter() - window_start
             rate = window_samples / elapsed if elapsed > 0 else 0.0
             window_samples, window_start = 0, time.perf_counter()
@@ -366,8 +398,9 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
             if run.budget is not None:
                 elapsed = _fit_to_budget(run, elapsed)
             if run.step % config.checkpoint_every == 0 or run.step == run.total_steps:
+                run.guard.check_weights(accelerator, model, run.step, f"the checkpoint of step {run.step}")
                 state = {"step": run.step, "micro_step": run.micro, "total_steps": run.total_steps,
-                         "elapsed_s": elapsed}
+                         "elapsed_s": elapsed, "skipped_steps": run.guard.skipped}
                 if run.balance is not None:
                     state["loss_averages"] = run.balance.state_dict()
                 save_training_state(accelerator, run.out / STATE_DIR, run.step, state, config.keep_checkpoints)
@@ -419,18 +452,19 @@ def _finish(run: _Run, logs: _Logs) -> TrainResult:
     """Validate per dataset and save the final model with its run record."""
     final = run.out / "final"
     per_dataset: dict[str, dict[str, float]] = {}
+    run.guard.check_weights(run.accelerator, run.model, run.step, f"the final model ({final})")
     run.accelerator.wait_for_everyone()
     if run.main:
         unwrapped = run.accelerator.unwrap_model(run.model)
-        for dataset, batches in zip(run.data.datasets, run.val_sets):
-            per_dataset[dataset.spec.name] = evaluate_batches(unwrapped, batches)
+        for label, batches in zip(run.data.labels, run.val_sets):
+            per_dataset[label] = evaluate_batches(unwrapped, batches)
         record = RunRecord(history=run.config.history, task=run.task, split_seed=run.config.split_seed,
                            steps=run.step, data_specs=[s.to_dict() for s in run.data.specs],
                            train_config=run.config.to_dict(), validation=per_dataset)
         unwrapped.save_pretrained(final, metadata=record.to_metadata())
     run.accelerator.wait_for_everyone()
     return TrainResult(checkpoint=final, output_dir=run.out, steps=run.step, final_loss=run.loss,
-                       per_dataset=per_dataset)
+                       per_dataset=per_dataset, skipped_steps=run.guard.skipped)
 
 
 def _validate(accelerator: Accelerator, model: torch.nn.Module, val_sets: list[list]) -> float:

@@ -17,7 +17,7 @@ from typing import Any, Optional
 import torch
 from accelerate import Accelerator
 
-from pde_data.files import publish_directory
+from pde_data.files import json_text, publish_directory
 
 __all__ = ["latest_training_state", "load_training_state", "save_training_state"]
 
@@ -48,7 +48,7 @@ def save_training_state(accelerator: Accelerator, root: Path, step: int, state: 
     torch.save(_rng_state(), tmp / f"rng_state_{accelerator.process_index}.pt")
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (tmp / STATE_FILE).write_text(json.dumps(state, indent=2))
+        (tmp / STATE_FILE).write_text(json_text(state))
         publish_directory(tmp, final)
         complete = sorted(p for p in root.iterdir() if _NAME.match(p.name))
         for old in complete[:-keep]:

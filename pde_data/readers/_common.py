@@ -17,7 +17,8 @@ import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
-from pde_data.remote import RemoteFile, fetch, is_url, redact, remote_config
+from pde_data.remote import fetch, is_url, redact, remote_config
+from pde_data.remote_file import RemoteFile, local_copy
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +29,20 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def remote_signature(url: str, remote: Any = None) -> bytes:
-    """The first 8 bytes of the file at `url` (what tells HDF5 apart), fresh from the server."""
-    return fetch([url], remote_config(remote), ranges=[(0, 8)], use_cache=False)[0]
+    """The first 8 bytes of the file at `url` (what tells HDF5 apart), fresh from the server (or from
+    its whole local copy, behind a server that ignores byte ranges: `pde_data.remote_file.local_copy`)."""
+    config = remote_config(remote)
+    copy = local_copy(url, config)
+    if copy is not None:
+        with open(copy, "rb") as f:
+            return f.read(8)
+    return fetch([url], config, ranges=[(0, 8)], use_cache=False)[0]
 
 
 def open_h5(path: str, remote: Any = None) -> Any:
     """`h5py.File(path, "r")`, with a `DataError` naming the file on failure.
 
-    A URL is read through a `pde_data.remote.RemoteFile` (blocks, cache and retries per `remote`).
+    A URL is read through a `pde_data.remote_file.RemoteFile` (blocks, cache and retries per `remote`).
     """
     import h5py
 
@@ -332,12 +339,13 @@ class RemoteChunks:
 
 def stream_chunks(arrays: Mapping[str, Any], url: str, remote: Any) -> None:
     """Give the `LazyField`s of `arrays` (read from the HDF5 file at `url`) `RemoteChunks` readers
-    for their chunked, unfiltered sources; a local path changes nothing."""
-    if not is_url(url):
+    for their chunked, unfiltered sources; a local path, or a URL read from its whole local copy
+    (`pde_data.remote_file.local_copy`), changes nothing."""
+    config = remote_config(remote)
+    if not is_url(url) or local_copy(url, config) is not None:
         return
     from pde_data.remote import object_info
 
-    config = remote_config(remote)
     _, tag = object_info(url, config)
     for field in arrays.values():
         lazy = field if isinstance(field, LazyField) else getattr(field, "field", None)

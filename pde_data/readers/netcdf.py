@@ -39,7 +39,8 @@ from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import check_first_frame, json_attrs, spacing_of, uniform_step
-from pde_data.remote import RemoteFile, is_url, local_path, redact, remote_config
+from pde_data.remote import is_url, local_path, redact, remote_config
+from pde_data.remote_file import RemoteFile
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = ["from_xarray", "open_netcdf", "sniff"]

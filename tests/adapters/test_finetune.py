@@ -15,7 +15,7 @@ from morph import MORPH
 from morph.cli import main
 from morph.train import ConfigError
 from tests.adapters.helpers import save_base, save_dataset
-from tests.conftest import TINY_MODEL
+from tests.conftest import TINY_MODEL, launch_two_processes, two_cores
 
 TINY = {"preset": "Ti", **TINY_MODEL, "max_ar": 2}
 
@@ -217,3 +217,31 @@ def test_a_finetune_redirected_to_a_file_logs_progress_lines_not_bar_frames(tmp_
     assert progress and "finetune: 60/60 step (100%)" in progress[-1]
     assert len(progress) <= 21 and len(text) < 20_000
     assert "fine-tuned (level 1)" in text
+
+
+def test_a_diverging_finetune_stops_at_its_nan_cap_through_the_same_trainer(tmp_path, base, capsys):
+    data = save_dataset(tmp_path / "new.zarr", n=8)
+    out = tmp_path / "ft"
+    assert exit_code("--checkpoint", str(base), "--data", str(data), "--level", "4", "--steps", "8", "--lr", "1e4",
+                     "--batch-size", "4", "--history", "2", "--horizon", "2", "--out", str(out),
+                     "--nan-policy", "skip", "--nan-max-skips", "1") == 1
+    err = capsys.readouterr().err
+    assert re.search(r"error: non-finite (loss|gradient norm) at step \d+ after 1 skipped steps \(nan_max_skips 1\), "
+                     r"batch of dataset new\.zarr", err), err
+    assert "Traceback" not in err and not (out / "final").exists()
+    assert json.loads((out / "train_config.json").read_text())["nan_policy"] == "skip"
+
+
+
+@two_cores
+def test_two_processes_fine_tuning_on_a_simulator_generate_its_data_once(tmp_path, base):
+    """`--data SIMULATOR` is generated into the cache by the main process while the other waits,
+    then read by both: not written twice at once into the same store."""
+    proc = launch_two_processes(
+        "finetune", "--checkpoint", str(base), "--data", "burgers_1d", "--level", "1", "--rank", "2", "--steps", "2",
+        "--batch-size", "2", "--history", "2", "--horizon", "2", "--cache", str(tmp_path / "cache"),
+        "--out", str(tmp_path / "ft"), "--quiet")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("generating burgers_1d into") == 1, proc.stderr[-3000:]
+    assert [p.name.split("-")[0] for p in (tmp_path / "cache" / "data").iterdir()] == ["burgers_1d"]
+    assert (tmp_path / "ft" / "final" / "adapter_model.safetensors").is_file()

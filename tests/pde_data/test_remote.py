@@ -6,10 +6,15 @@ the real source layouts; a fault hook injects the failures a network has.
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 import pickle
 import socket
 import threading
 import time
+from contextlib import contextmanager
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +24,9 @@ from torch.utils.data import DataLoader
 
 import pde_data
 from pde_data import DataError, DatasetSpec, FieldSpec, PDEDataset, WindowDataset, collate
-from pde_data.remote import BlockCache, RemoteConfig, RemoteFile, remote_config
+import pde_data.remote_file as remote_file
+from pde_data.remote import BlockCache, RemoteConfig, remote_config
+from pde_data.remote_file import RemoteFile
 from pde_data.testing import serve_directory
 from tests.pde_data import fixtures
 
@@ -299,6 +306,7 @@ def test_auto_detection_says_why_a_url_cannot_be_read(served, tmp_path):
     with pytest.raises(DataError, match="failed after 2 tries"):
         pde_data.open(f"http://127.0.0.1:{port}/data.hdf5", remote=FAST)
     fixtures.write_well(str(root / "w.hdf5"))
+    fixtures.write_well(str(root / "w2.hdf5"))
 
     def no_ranges(handler) -> bool:  # answer every GET with the whole file, as python -m http.server does
         path = handler.local_path()
@@ -312,7 +320,118 @@ def test_auto_detection_says_why_a_url_cannot_be_read(served, tmp_path):
         return True
 
     with serve_directory(root, fault=no_ranges) as plain:
+        assert pde_data.open(plain.url("w.hdf5"), remote=FAST).spec.format == "the_well"  # read whole
         before = time.perf_counter()
-        with pytest.raises(DataError, match="ignores byte-range requests"):
-            pde_data.open(plain.url("w.hdf5"), remote=FAST)
+        with pytest.raises(DataError, match="ignores byte-range requests.*max_download_bytes"):
+            pde_data.open(plain.url("w2.hdf5"), remote={**FAST, "max_download_bytes": 1000})
         assert time.perf_counter() - before < 2  # no retries with backoff
+
+
+# --- a server that ignores byte ranges: python -m http.server ----------------------------------
+
+
+@contextmanager
+def python_http_server(root: Path):
+    """What `python -m http.server` runs, on 127.0.0.1: the standard library's
+    SimpleHTTPRequestHandler, which answers every GET with the whole file (it ignores Range) and
+    sends Last-Modified but no ETag. Yields `(url, gets)`: `url(name)`, and the Range header of
+    every GET answered (None where the request had none)."""
+    gets: list = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, format, *args) -> None:  # quiet
+            pass
+
+        def do_GET(self) -> None:
+            gets.append(self.headers.get("Range"))
+            super().do_GET()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield (lambda name: f"http://127.0.0.1:{server.server_address[1]}/{name}"), gets
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _new_process() -> None:
+    """Forget what this process learnt of URLs (which servers honour ranges, the copies read), as a
+    new process (another run, a spawned loader worker) starts: only the disk cache is left."""
+    remote_file._RANGES.clear()
+    remote_file._COPIES.clear()
+
+
+def test_a_well_file_behind_python_http_server_is_read_whole_once_then_locally(tmp_path, caplog):
+    served = tmp_path / "served"
+    served.mkdir()
+    expected = fixtures.write_well(str(served / "shear.hdf5"), d=2)
+    local = pde_data.open(served / "shear.hdf5")
+    cache = tmp_path / "cache"
+    _new_process()
+    with python_http_server(served) as (url, gets), caplog.at_level(logging.INFO, logger="pde_data"):
+        ds = pde_data.open(url("shear.hdf5"), remote={**FAST, "cache_dir": str(cache)})
+        assert ds.spec.format == "the_well" and ds.spec.fields == local.spec.fields
+        for i in range(len(local)):
+            for name, values in expected.items():
+                np.testing.assert_allclose(ds.read(i, slice(0, 4))[name], values[i, :4], rtol=1e-6)
+        whole = [g for g in gets if g is None]
+        assert len(whole) == 1  # the file, once; the rest are one-byte probes answered by their headers
+        assert any("reading the whole file" in r.getMessage() for r in caplog.records)
+        assert any(r.getMessage().startswith("download shear.hdf5:") for r in caplog.records)  # progress
+        # another process (a later run) reads it from the cache, not from the server
+        _new_process()
+        again = pde_data.open(url("shear.hdf5"), remote={**FAST, "cache_dir": str(cache)})
+        np.testing.assert_allclose(again.read(1)["density"], expected["density"][1], rtol=1e-6)
+        assert [g for g in gets if g is None] == whole
+
+
+def test_the_cache_key_of_a_whole_file_uses_last_modified_where_there_is_no_etag(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    path = served / "w.hdf5"
+    fixtures.write_well(str(path), d=1, seed=0)
+    remote = {**FAST, "cache_dir": str(tmp_path / "cache")}
+    _new_process()
+    with python_http_server(served) as (url, gets):
+        first = pde_data.open(url("w.hdf5"), remote=remote).read(0)["density"]
+        changed = fixtures.write_well(str(path), d=1, seed=1)  # the same size, other values
+        later = path.stat().st_mtime + 10
+        os.utime(path, (later, later))  # Last-Modified has whole seconds
+        _new_process()
+        second = pde_data.open(url("w.hdf5"), remote=remote).read(0)["density"]
+    assert len([g for g in gets if g is None]) == 2  # read again: its Last-Modified changed
+    np.testing.assert_allclose(second, changed["density"][0], rtol=1e-6)
+    assert not np.allclose(first, second)
+
+
+def test_a_file_above_max_download_bytes_is_refused_naming_the_cap_before_reading_it(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    fixtures.write_well(str(served / "big.hdf5"), d=2)
+    size = (served / "big.hdf5").stat().st_size
+    _new_process()
+    with python_http_server(served) as (url, gets):
+        with pytest.raises(DataError, match=rf"big\.hdf5: the server ignores byte-range requests.*exceed "
+                                            rf"max_download_bytes.*'max_download_bytes': {size}"):
+            pde_data.open(url("big.hdf5"), remote={**FAST, "max_download_bytes": size - 1}, format="the_well")
+        assert None not in gets  # only the one-byte probe: the file itself was never asked for
+
+
+def test_without_a_cache_dir_the_whole_file_goes_to_a_temporary_copy(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    cfd = fixtures.write_pdebench_cfd(str(served / "2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_periodic_Train.hdf5"))
+    nc = fixtures.write_netcdf(str(served / "flow.nc"))
+    _new_process()
+    with python_http_server(served) as (url, gets):
+        ds = pde_data.open(url("2D_CFD_Rand_M0.1_Eta0.01_Zeta0.01_periodic_Train.hdf5"), remote=FAST)
+        for name, values in cfd.items():
+            np.testing.assert_allclose(ds.read(1, slice(0, 3))[name], values[1, :3], rtol=1e-6)
+        flow = pde_data.open(url("flow.nc"), remote=FAST)
+        for name, values in nc.items():
+            np.testing.assert_allclose(flow.read(1)[name], values[1], rtol=1e-6)
+    assert gets.count(None) == 2  # each file once

@@ -13,7 +13,7 @@ import yaml
 
 from morph.train import ConfigError, TrainConfig, train
 from morph.train.state import latest_training_state
-from tests.conftest import TINY_MODEL
+from tests.conftest import TINY_MODEL, launch_two_processes, two_cores
 
 TINY = {"preset": "Ti", **TINY_MODEL, "max_ar": 2, "predict_delta": True, "dropout": 0.1}
 
@@ -131,16 +131,11 @@ def test_a_half_written_checkpoint_is_never_the_latest(tmp_path):
     assert latest_training_state(root).name == "step_00000010"
 
 
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPU cores")
+@two_cores
 def test_two_process_accelerate_launch_trains_on_separate_shards(tmp_path):
     config = tmp_path / "tiny.yaml"  # with loss balancing: its averages gather the losses of both processes
     config.write_text(yaml.safe_dump(tiny_config(tmp_path, steps=6, checkpoint_every=3, loss_balance="ema")))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu",
-         "-m", "morph", "pretrain", "--config", str(config), "--quiet"],
-        env=env, capture_output=True, text=True, timeout=300)
+    proc = launch_two_processes("pretrain", "--config", str(config), "--quiet")
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = tmp_path / "run"
     assert (run / "final" / "model.safetensors").is_file()
@@ -241,3 +236,22 @@ def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path):
     specs_path.write_text(json.dumps(specs))
     with pytest.raises(ConfigError, match="now give other data than the run started with .burgers_1d: attrs"):
         train(TrainConfig.from_dict(tiny_config(tmp_path, steps=4, checkpoint_every=1)), resume=True, progress=False)
+
+
+def test_two_stores_of_one_simulator_keep_a_validation_row_each(tmp_path):
+    import pde_data
+
+    for part, seed in (("a", 0), ("b", 1)):  # one file name in two directories, as two corpora would have
+        (tmp_path / part).mkdir()
+        pde_data.convert(pde_data.generate("burgers_1d", n_traj=6, steps=8, resolution=32, seed=seed),
+                         tmp_path / part / "burgers_1d-periodic-r32.zarr", progress=False)
+    datasets = [str(tmp_path / "a" / "burgers_1d-periodic-r32.zarr"), str(tmp_path / "b" / "burgers_1d-periodic-r32.zarr"),
+                dict(source="burgers_1d", n_traj=6, steps=8, resolution=32, seed=2)]
+    result = train(TrainConfig.from_dict(tiny_config(tmp_path, datasets=datasets, steps=2, checkpoint_every=2)),
+                   progress=False)
+    labels = ["burgers_1d-periodic-r32.zarr", "burgers_1d-periodic-r32.zarr#2", "burgers_1d"]
+    assert list(result.per_dataset) == labels
+    assert result.per_dataset[labels[0]] != result.per_dataset[labels[1]]  # other data, other figures
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert list(summary["validation"]) == labels
+    assert [row.split("|")[1].strip() for row in result.table().splitlines()[2:]] == labels

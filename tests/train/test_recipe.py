@@ -30,7 +30,9 @@ def test_the_recipe_trains_a_few_steps_on_a_corpus(corpus, tmp_path):
     assert len(config.datasets) == 2 and config.min_history == 2 and config.loss_balance == "ema"
     result = train(config, progress=False)
     assert result.steps == 4 and result.final_loss == result.final_loss  # not NaN
-    assert set(result.per_dataset) == {"burgers_1d", "heat_1d"}
+    # a row per store, named by its file
+    assert set(result.per_dataset) == {Path(d.source).name for d in config.datasets}
+    assert sorted(label.split("-")[0] for label in result.per_dataset) == ["burgers_1d", "heat_1d"]
 
 
 def test_the_recipe_through_the_cli_with_the_corpus_given_on_the_command_line(corpus, tmp_path):
