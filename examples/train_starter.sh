@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # How the shipped starter model (morph/weights/starter/) was trained: the recipe at the starter's
-# size on the whole small corpus, in two stages, on 2 CPU cores (docs/benchmarks.md, "The starter").
+# size on the whole small corpus, in two stages, then a third of rollout training, on 2 CPU cores
+# (docs/benchmarks/starter.md and docs/benchmarks/rollout-stage.md).
 #
 #   bash examples/train_starter.sh runs/starter       # run it again after an interruption: it resumes
 #
@@ -8,7 +9,9 @@
 # 2. stage 1: `morph pretrain --config examples/configs/starter_corpus.yaml` (3600 steps);
 # 3. stage 2: `morph pretrain --config examples/configs/starter_corpus_stage2.yaml` from stage 1's
 #    weights (4800 steps, heat_3d weighted 3x);
-# 4. writes the last stage's model in float16 to OUT/starter (what the package ships).
+# 4. stage 3: `morph pretrain --config examples/configs/starter_rollout_stage.yaml` from stage 2's
+#    weights (rollout training, unroll 1..4, a 60-minute budget; STEPS3=0 skips it);
+# 5. writes the last stage's model in float16 to OUT/starter (what the package ships).
 # OUT is relative to the repository root (the script runs there; both configs name runs/corpus).
 # Each stage resumes from its latest checkpoint and is skipped once it has finished (so STEPS1,
 # STEPS2 and BATCH change only a stage that has not; keep `steps` above `warmup_steps`). With more
@@ -23,6 +26,7 @@ export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
 STAGE1_CONFIG=examples/configs/starter_corpus.yaml
 STAGE2_CONFIG=examples/configs/starter_corpus_stage2.yaml
+STAGE3_CONFIG=examples/configs/starter_rollout_stage.yaml
 
 echo "== building the corpus ($(date +%T))"
 $PY -m morph data corpus --out runs/corpus --scale small --quiet
@@ -46,6 +50,10 @@ LAST=stage1
 if [ "${STEPS2:-}" != 0 ]; then
     stage stage2 "$STAGE2_CONFIG" "${STEPS2:-}" --init-checkpoint "$OUT/stage1/final"
     LAST=stage2
+    if [ "${STEPS3:-}" != 0 ]; then
+        stage stage3 "$STAGE3_CONFIG" "${STEPS3:-}" --init-checkpoint "$OUT/stage2/final"
+        LAST=stage3
+    fi
 fi
 
 echo "== float16 export ($(date +%T))"
