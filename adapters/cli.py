@@ -15,7 +15,8 @@ from typing import Callable, List, Optional
 
 import typer
 
-from morph.cli.options import COMPILE_HELP, MAX_MINUTES_HELP, PRECISION_HELP, merge_flags, parse_options
+from morph.cli.options import (COMPILE_HELP, FORMAT_HELP, MAX_MINUTES_HELP, OPTION_HELP, PRECISION_HELP, merge_flags,
+                               parse_options)
 from morph.cli.plugins import MissingPlugin, load_group, reinstall_hint
 
 __all__ = ["REPORTS_GROUP", "SCRATCH_DIR", "finetune_command", "finetune_reports"]
@@ -65,8 +66,8 @@ def finetune_command(
                                          help="then train the same architecture from random weights with the "
                                               "same budget (steps, or --max-minutes) into OUT/scratch, and score "
                                               "it in the same test table"),
-    format: Optional[str] = typer.Option(None, "--format", help="reader name for --data (default auto)"),
-    option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE (JSON value)"),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
     cache: Optional[str] = typer.Option(None, "--cache", help="cache directory: generated simulator data, and "
                                         "a URL's data read through DIR/remote (default ~/.cache/morph-pde)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of FinetuneConfig keys"),

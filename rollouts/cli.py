@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 import typer
 
-from morph.cli.options import PRECISION_HELP, device as run_device
+from morph.cli.options import FORMAT_HELP, PRECISION_HELP, device as run_device
 
 __all__ = ["TEST_FILE", "evaluate_command", "finetune_test_table", "rollout_command"]
 
@@ -71,7 +71,7 @@ def rollout_command(
                                          help="feed the true frames back (one-step forecasts)"),
     max_growth: float = typer.Option(1e3, "--max-growth",
                                      help="diverged when |value| > this x the history's RMS"),
-    format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
+    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
@@ -144,7 +144,7 @@ def evaluate_command(
     max_growth: float = typer.Option(1e3, "--max-growth",
                                      help="diverged when |value| > this x the history's RMS"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics to this JSON file"),
-    format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
+    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from morph.cli.options import parse_options
+from morph.cli.options import FORMAT_HELP, OPTION_HELP, parse_options
 
 __all__ = ["data_app"]
 
@@ -30,7 +30,7 @@ def data_list() -> None:
                "trajectory):")
     for sim in sorted(SIMULATORS.values(), key=lambda sim: (sim.n_spatial_dims, sim.name)):
         typer.echo("  " + sim.describe().replace("\n", "\n  "))
-    typer.echo("readers (morph data convert SRC --format NAME, or auto):")
+    typer.echo("readers (morph data convert SRC --format NAME, or auto; layouts and options: docs/formats.md):")
     for reader in READERS.values():
         typer.echo(f"  {reader.name:<24} {reader.description}")
 
@@ -80,12 +80,12 @@ def data_corpus(
 def data_convert(
     src: str = typer.Argument(..., help="source file, directory or URL"),
     out: Path = typer.Option(..., "--out", help="output store, e.g. data.zarr"),
-    format: str = typer.Option("auto", "--format", help="reader name (see `morph data list`) or auto"),
+    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     layout: Optional[str] = typer.Option(None, "--layout", help='array layout, e.g. "N T X Y" (arrays reader)'),
-    option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE (JSON value)"),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing store"),
 ) -> None:
-    """Convert a dataset in any supported format into a canonical zarr store."""
+    """Convert a dataset in any supported format into a canonical zarr store (formats: docs/formats.md)."""
     from pde_data import convert
 
     store = convert(src, out, format=format, overwrite=overwrite, **_reader_options(option, layout))
@@ -95,12 +95,13 @@ def data_convert(
 @data_app.command("inspect")
 def data_inspect(
     path: str = typer.Argument(..., help="dataset file, directory or URL"),
-    format: str = typer.Option("auto", "--format"),
+    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     layout: Optional[str] = typer.Option(None, "--layout", help='array layout, e.g. "N T X Y"'),
-    option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE"),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
     max_traj: int = typer.Option(32, "--max-traj", help="trajectories to read for statistics when the source has none"),
 ) -> None:
-    """Print N, T, fields with components, grid, dt, boundary conditions and statistics."""
+    """Print N, T, fields with components, grid, dt, boundary conditions and statistics (formats:
+    docs/formats.md)."""
     import pde_data
 
     dataset = pde_data.open(path, format=format, **_reader_options(option, layout))

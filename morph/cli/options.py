@@ -6,8 +6,10 @@ import json
 from typing import Any, List, Mapping, Optional
 
 from pde_data import DataError
+from pde_data.errors import FORMATS_PAGE
 
-__all__ = ["COMPILE_HELP", "MAX_MINUTES_HELP", "PRECISION_HELP", "device", "merge_flags", "parse_options"]
+__all__ = ["COMPILE_HELP", "FORMAT_HELP", "MAX_MINUTES_HELP", "OPTION_HELP", "PRECISION_HELP", "device", "merge_flags",
+           "parse_options"]
 
 #: Help of every command's precision flag (`morph.precision`).
 PRECISION_HELP = ("auto (bfloat16 where the GPU or CPU computes it natively, AVX512-BF16 or AMX; else float32), "
@@ -16,6 +18,10 @@ PRECISION_HELP = ("auto (bfloat16 where the GPU or CPU computes it natively, AVX
 MAX_MINUTES_HELP = ("wall-clock budget: train as many steps as fit in N minutes (measured on the first steps; the "
                     "schedule follows) and end with the checkpoint")
 COMPILE_HELP = "run the model through torch.compile (slow first steps; float32 only on a CPU)"
+#: Help of the data flags of every command that reads data.
+FORMAT_HELP = f"reader of the data: auto (detected) or a name of `morph data list`; layouts: {FORMATS_PAGE}"
+OPTION_HELP = (f"reader option KEY=VALUE (VALUE parsed as JSON when it parses), repeatable; each reader's keys: "
+               f"{FORMATS_PAGE}")
 
 
 def parse_options(options: Optional[List[str]], flag: str = "--option",

@@ -19,7 +19,7 @@ def pretrain_command(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with TrainConfig keys"),
     dataset: Optional[List[str]] = typer.Option(
         None, "--dataset", help="simulator name, path, URL or corpus:DIR (morph data corpus), optionally "
-        "NAME:WEIGHT; repeat for a mix"),
+        "NAME:WEIGHT; repeat for a mix (file formats: docs/formats.md)"),
     exclude: Optional[List[str]] = typer.Option(
         None, "--exclude", help="leave this simulator out of the corpus:DIR datasets (leave-family-out); repeat "
         "for several"),

@@ -11,7 +11,7 @@ from typing import Any
 
 from pde_data import store as _store
 from pde_data.dataset import PDEDataset
-from pde_data.errors import DataError
+from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import READERS, Reader, register
 from pde_data.remote import check_url, is_url, local_path, redact, remote_config
 
@@ -42,7 +42,7 @@ def open(path: str | os.PathLike | Any, format: str = "auto", remote: Any = None
                 return reader.open(path, **options)
         raise DataError(
             f"{path}: format not recognised; name one with format=... "
-            f"(one of: {', '.join(READERS)})"
+            f"(one of: {', '.join(READERS)}; their layouts: {FORMATS_PAGE})"
         )
     if format not in READERS:
         raise DataError(f"unknown format {format!r} for {path}; available: {', '.join(READERS)}")
@@ -58,7 +58,7 @@ def _open_url(url: str, format: str, remote: Any, options: dict[str, Any]) -> PD
                 return READERS[name].open(url, remote=remote, **options)
         raise DataError(f"{redact(url)}: format not recognised (a store ends in .zarr, HDF5 files in .h5/.hdf5, "
                         f"netCDF in .nc); name one with format=... (CLI: --format; in a training config the "
-                        f"dataset's format: key; over URLs: {', '.join(remote_readers)})")
+                        f"dataset's format: key; over URLs: {', '.join(remote_readers)}; their layouts: {FORMATS_PAGE})")
     if format not in READERS:
         raise DataError(f"unknown format {format!r} for {redact(url)}; available: {', '.join(READERS)}")
     if not READERS[format].remote:

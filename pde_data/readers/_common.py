@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
-from pde_data.errors import DataError
+from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.remote import RemoteFile, fetch, is_url, redact, remote_config
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def open_h5(path: str, remote: Any = None) -> Any:
         if isinstance(cause, DataError):  # a failed read of the remote file, raised inside h5py
             raise cause from err
         raise DataError(f"{where}: cannot be opened as HDF5 ({err}); check the path and that "
-                        "the file is complete (not still downloading)") from err
+                        f"the file is complete (not still downloading); the formats read: {FORMATS_PAGE}") from err
 
 
 def is_hdf5(path: str, remote: Any = None) -> bool:

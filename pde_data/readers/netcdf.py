@@ -1,4 +1,4 @@
-"""netCDF (and anything `xarray.open_dataset` opens), read lazily through xarray.
+"""netCDF (and anything `xarray.open_dataset` opens), read lazily through xarray (for users: docs/formats.md).
 
 Which dims are what (keywords, or all at once with `dims={"sample": "traj",
 "time": "t", "space": ["x", "y"], "channel": "c"}`):
@@ -36,7 +36,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
-from pde_data.errors import DataError
+from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import check_first_frame, json_attrs, spacing_of, uniform_step
 from pde_data.remote import RemoteFile, is_url, local_path, redact, remote_config
@@ -73,7 +73,8 @@ def open_netcdf(path: str, engine: Optional[str] = None, remote: Any = None, **o
     try:
         ds = xr.open_dataset(path, engine=engine, cache=False)
     except (OSError, ValueError, TypeError) as err:
-        raise DataError(f"{path}: xarray cannot open it ({err}); check the file, or pass engine=...") from err
+        raise DataError(f"{path}: xarray cannot open it ({err}); check the file, or pass engine=... "
+                        f"(the formats read: {FORMATS_PAGE})") from err
     reopen = functools.partial(open_netcdf, path, engine=engine, **options)
     return from_xarray(ds, source=path, reopen=reopen, **options)
 
@@ -128,13 +129,13 @@ def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims:
     time_dim = time_dim or next((d for d in _TIME if d in ds.sizes), None)
     if time_dim is None:
         raise DataError(f"{where}: no time dim among {all_dims}; pass time_dim=... (dims named time/t "
-                        "are found automatically)")
+                        f"are found automatically; {FORMATS_PAGE})")
     if not space_dims:
         space_dims = [d for d in ("x", "y", "z") if d in ds.sizes] or \
                      [d for d in all_dims if d in ("lon", "longitude", "lat", "latitude")]
     if not 1 <= len(space_dims) <= 3:
         raise DataError(f"{where}: space dims {space_dims} of {all_dims}; pass space_dims=[...] "
-                        "naming 1 to 3 spatial dims")
+                        f"naming 1 to 3 spatial dims ({FORMATS_PAGE})")
     letters = dict(zip(space_dims, "xyz"))
     roles = {**letters, time_dim: "t", **({sample_dim: "n"} if sample_dim else {}),
              **({channel_dim: "c"} if channel_dim else {})}
@@ -217,7 +218,7 @@ def _select(ds: Any, fields: Any, channels: Any, channel_dim: Optional[str], var
         return {k: [get(v) for v in vs] for k, vs in chosen.items()}
     if not candidates:
         raise DataError(f"{where}: no variable spans dims {sorted(needed)}; variables are "
-                        f"{ {v: ds[v].dims for v in names} }; pass fields=... and dims=...")
+                        f"{ {v: ds[v].dims for v in names} }; pass fields=... and dims=... ({FORMATS_PAGE})")
     return {k: [ds[v] for v in vs] for k, vs in _group_vectors(candidates, len(space_dims)).items()}
 
 

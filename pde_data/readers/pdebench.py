@@ -1,6 +1,6 @@
 """PDEBench HDF5 files, opened lazily in place.
 
-Layouts (see FORMATS.md):
+Layouts (for users: docs/formats.md):
 
 - single array (`1D_Advection_Sols_beta*.hdf5`, `1D_Burgers_Sols_Nu*.hdf5`,
   `ReacDiff_Nu*_Rho*.hdf5`): `tensor (N, T, X[, Y[, Z]])`, `x-coordinate (X,)`,
@@ -30,7 +30,7 @@ import os
 from typing import Any, Optional
 
 from pde_data.dataset import LazyField, PDEDataset
-from pde_data.errors import DataError
+from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import (AxisView, Stack, check_first_frame, field_groups, is_hdf5, json_attrs,
                                       open_h5, spacing_of, stream_chunks, uniform_step)
@@ -85,7 +85,7 @@ def open_pdebench(path: str, fields: Any = None, include_force: bool = True,
         f.close()
         raise DataError(f"{path}: not a PDEBench layout (root keys {keys}); "
                         "expected `tensor`, `density/pressure/Vx`, `velocity/particles` or "
-                        "groups '0000', ...; pass format=... for another reader")
+                        f"groups '0000', ... (layouts: {FORMATS_PAGE}); pass format=... for another reader")
     if kind == "darcy":
         f.close()
         raise DataError(f"{path}: a PDEBench Darcy flow file (`tensor (N, 1, X, Y)` with `nu`, no "
@@ -106,7 +106,7 @@ def open_pdebench(path: str, fields: Any = None, include_force: bool = True,
             attrs=json_attrs({k: v for k, v in f.attrs.items() if k != "config"}), **spec_kw)
     except KeyError as err:
         f.close()
-        raise DataError(f"{path}: missing key {err} for a PDEBench {kind} file") from err
+        raise DataError(f"{path}: missing key {err} for a PDEBench {kind} file (its layout: {FORMATS_PAGE})") from err
     except DataError:
         f.close()
         raise
@@ -141,7 +141,7 @@ def _cfd(f: Any, path: str, name: str, **_: Any) -> tuple[dict, dict]:
     extra = [c for c in ("Vx", "Vy", "Vz")[d:] if c in f]
     if missing or extra:
         raise DataError(f"{path}: a {d}D CFD file needs velocity components {comps}, "
-                        f"missing {missing}, unexpected {extra}")
+                        f"missing {missing}, unexpected {extra} (the layout: {FORMATS_PAGE})")
     arrays = {"density": LazyField([f["density"]], f"n t {space}"),
               "pressure": LazyField([f["pressure"]], f"n t {space}"),
               "velocity": LazyField([f[c] for c in comps], f"n t {space}")}
@@ -176,7 +176,8 @@ def _grouped(f: Any, path: str, name: str, fields: Any, **_: Any) -> tuple[dict,
 def _ns_incom(f: Any, path: str, name: str, include_force: bool = True, **_: Any) -> tuple[dict, dict]:
     vel = f["velocity"]  # (B, T, X, Y, 2)
     if vel.ndim != 5 or vel.shape[-1] != 2:
-        raise DataError(f"{path}: `velocity` has shape {vel.shape}; expected (B, T, X, Y, 2)")
+        raise DataError(f"{path}: `velocity` has shape {vel.shape}; expected (B, T, X, Y, 2) (the layout: "
+                        f"{FORMATS_PAGE})")
     arrays = {"velocity": LazyField([vel], "n t x y c"),
               "particles": LazyField([f["particles"]], "n t x y c")}
     if include_force and "force" in f:
