@@ -37,12 +37,12 @@ import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import FORMATS_PAGE, DataError
-from pde_data.readers.registry import Reader, register
+from pde_data.readers.registry import Reader, keyword_names, register
 from pde_data.readers._common import check_first_frame, json_attrs, spacing_of, uniform_step
 from pde_data.remote import RemoteFile, is_url, local_path, redact, remote_config
 from pde_data.spec import DatasetSpec, FieldSpec
 
-__all__ = ["from_xarray", "open_netcdf", "sniff"]
+__all__ = ["XARRAY_OPTIONS", "from_xarray", "open_netcdf", "sniff"]
 
 logger = logging.getLogger(__name__)
 
@@ -260,5 +260,8 @@ class _XSource:
         return np.asarray(self.da.isel(sel).transpose(*kept).values)
 
 
+#: The options of `from_xarray` a user gives (the readers that open through it set the others).
+XARRAY_OPTIONS = keyword_names(from_xarray, skip=1, exclude=("source", "reopen", "format"))
+
 register(Reader("netcdf", "netCDF / anything xarray opens (dims and variable grouping by name or option)",
-                sniff, open_netcdf, remote=True))
+                sniff, open_netcdf, remote=True, options=("engine", *XARRAY_OPTIONS)))

@@ -31,7 +31,7 @@ from zarr.abc.store import OffsetByteRequest, RangeByteRequest, Store, SuffixByt
 
 from pde_data.dataset import PDEDataset
 from pde_data.errors import FORMATS_PAGE, DataError
-from pde_data.readers.netcdf import from_xarray
+from pde_data.readers.netcdf import XARRAY_OPTIONS, from_xarray
 from pde_data.readers.registry import Reader, register
 from pde_data.remote import RemoteConfig, fetch, is_url, local_path, redact, remote_config
 from pde_data.store import SPEC_KEY
@@ -305,4 +305,4 @@ class _FetchStore(Store):
 
 
 register(Reader("xarray_zarr", "zarr written by xarray's Dataset.to_zarr (named dims; netcdf's dim rules)",
-                sniff, open_xarray_zarr, remote=True))
+                sniff, open_xarray_zarr, remote=True, options=XARRAY_OPTIONS))
