@@ -15,8 +15,8 @@ from typing import Callable, List, Optional
 
 import typer
 
-from morph.cli.options import (COMPILE_HELP, FORMAT_HELP, MAX_MINUTES_HELP, OPTION_HELP, PRECISION_HELP, merge_flags,
-                               parse_options)
+from morph.cli.options import (BOUNDARY_HELP, COMPILE_HELP, FORMAT_HELP, MAX_MINUTES_HELP, OPTION_HELP, PRECISION_HELP,
+                               data_options, merge_flags)
 from morph.cli.plugins import MissingPlugin, load_group, reinstall_hint
 
 __all__ = ["REPORTS_GROUP", "SCRATCH_DIR", "finetune_command", "finetune_reports"]
@@ -68,6 +68,7 @@ def finetune_command(
                                               "it in the same test table"),
     format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
     option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     cache: Optional[str] = typer.Option(None, "--cache", help="cache directory: generated simulator data, and "
                                         "a URL's data read through DIR/remote (default ~/.cache/morph-pde)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of FinetuneConfig keys"),
@@ -84,7 +85,7 @@ def finetune_command(
                                  "drop --from-scratch", param_hint="--compare-scratch")
     flags = dict(checkpoint=checkpoint, data=data, level=level, rank=rank, alpha=alpha, n_traj=n_traj,
                  history=history, horizon=horizon, output_dir=out, format=format,
-                 from_scratch=from_scratch or None, options=parse_options(option) if option else None,
+                 from_scratch=from_scratch or None, options=data_options(option, boundary) or None,
                  train=dict(steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, cache_dir=cache,
                             max_minutes=max_minutes, mixed_precision=mixed_precision, compile=compile))
     saved = FinetuneConfig.from_run(out or FinetuneConfig.output_dir) if resume and config is None else None

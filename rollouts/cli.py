@@ -12,11 +12,11 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import typer
 
-from morph.cli.options import FORMAT_HELP, PRECISION_HELP, device as run_device
+from morph.cli.options import BOUNDARY_HELP, FORMAT_HELP, PRECISION_HELP, data_options, device as run_device
 
 __all__ = ["TEST_FILE", "evaluate_command", "finetune_test_table", "rollout_command"]
 
@@ -26,15 +26,16 @@ logger = logging.getLogger("morph")
 TEST_FILE = "test_metrics.json"
 
 
-def _load(checkpoint: str, data: str, format: str, device: str, cache: Optional[Path]) -> tuple[Any, Any]:
-    """The model (eval mode, on `device`: auto takes a GPU when there is one) and the dataset (a URL
-    read through `cache/remote`)."""
+def _load(checkpoint: str, data: str, format: str, options: dict[str, Any], device: str,
+          cache: Optional[Path]) -> tuple[Any, Any]:
+    """The model (eval mode, on `device`: auto takes a GPU when there is one) and the dataset (read with the
+    reader `options`; a URL read through `cache/remote`)."""
     from morph.checkpoint import load_pretrained
     from morph.train.config import default_cache_dir
     from morph.train.data import open_data
 
     model = load_pretrained(checkpoint).to(run_device(device))
-    dataset = open_data(data, cache or default_cache_dir(), format=format)
+    dataset = open_data(data, cache or default_cache_dir(), format=format, **options)
     return model, dataset
 
 
@@ -72,6 +73,7 @@ def rollout_command(
     max_growth: float = typer.Option(1e3, "--max-growth",
                                      help="diverged when |value| > this x the history's RMS"),
     format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
@@ -87,7 +89,7 @@ def rollout_command(
     from rollouts import RolloutDiverged, compute_metrics, plot_rollout, rollout, save_xarray, to_xarray
 
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its animation writer logs at INFO
-    model, dataset = _load(checkpoint, data, format, device, cache)
+    model, dataset = _load(checkpoint, data, format, data_options(None, boundary), device, cache)
     spec = dataset.spec
     where = str(data)  # the path as the user gave it (spec.source may be the original, pre-convert file)
     if not 0 <= traj < len(dataset):
@@ -145,6 +147,7 @@ def evaluate_command(
                                      help="diverged when |value| > this x the history's RMS"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics to this JSON file"),
     format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
@@ -156,7 +159,7 @@ def evaluate_command(
     from pde_data.files import write_text_atomic
     from rollouts import evaluate
 
-    model, dataset = _load(checkpoint, data, format, device, cache)
+    model, dataset = _load(checkpoint, data, format, data_options(None, boundary), device, cache)
     spec = dataset.spec
     k = _history(model, history, spec, spec.source or spec.name)
     result = evaluate(model, dataset, horizon=horizon, history=k, split=split, split_seed=split_seed,

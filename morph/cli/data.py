@@ -7,18 +7,11 @@ from typing import List, Optional
 
 import typer
 
-from morph.cli.options import FORMAT_HELP, OPTION_HELP, parse_options
+from morph.cli.options import BOUNDARY_HELP, FORMAT_HELP, OPTION_HELP, data_options, parse_options
 
 __all__ = ["data_app"]
 
 data_app = typer.Typer(help="Open, simulate, convert and inspect PDE datasets.", no_args_is_help=True)
-
-
-def _reader_options(option: Optional[List[str]], layout: Optional[str]) -> dict:
-    options = parse_options(option)
-    if layout is not None:
-        options["layout"] = layout
-    return options
 
 
 @data_app.command("list")
@@ -83,12 +76,13 @@ def data_convert(
     format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     layout: Optional[str] = typer.Option(None, "--layout", help='array layout, e.g. "N T X Y" (arrays reader)'),
     option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing store"),
 ) -> None:
     """Convert a dataset in any supported format into a canonical zarr store (formats: docs/formats.md)."""
     from pde_data import convert
 
-    store = convert(src, out, format=format, overwrite=overwrite, **_reader_options(option, layout))
+    store = convert(src, out, format=format, overwrite=overwrite, **data_options(option, boundary, layout=layout))
     typer.echo(f"wrote {out}: {store!r}")
 
 
@@ -98,13 +92,14 @@ def data_inspect(
     format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     layout: Optional[str] = typer.Option(None, "--layout", help='array layout, e.g. "N T X Y"'),
     option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     max_traj: int = typer.Option(32, "--max-traj", help="trajectories to read for statistics when the source has none"),
 ) -> None:
     """Print N, T, fields with components, grid, dt, boundary conditions and statistics (formats:
     docs/formats.md)."""
     import pde_data
 
-    dataset = pde_data.open(path, format=format, **_reader_options(option, layout))
+    dataset = pde_data.open(path, format=format, **data_options(option, boundary, layout=layout))
     spec = dataset.spec
     note = ""
     if not spec.stats:

@@ -6,6 +6,7 @@ the path (by extension and content) and opens it lazily as a `PDEDataset`.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -17,16 +18,32 @@ from pde_data.remote import check_url, is_url, local_path, redact, remote_config
 
 __all__ = ["READERS", "Reader", "convert", "open", "register"]
 
+logger = logging.getLogger(__name__)
+
 
 def open(path: str | os.PathLike | Any, format: str = "auto", remote: Any = None,  # noqa: A001
-         **options: Any) -> PDEDataset:
+         boundary_conditions: Any = None, **options: Any) -> PDEDataset:
     """Open `path` (a file, directory, fsspec URL or `xarray.Dataset`) lazily as a `PDEDataset`.
 
     `format` is a reader name (see `READERS`) or "auto". `options` go to the
-    reader (e.g. `layout="N T X Y"` for arrays, `dims=...` for netCDF). For a
+    reader (e.g. `layout="N T X Y"` for arrays, `dims=...` for netCDF; docs/formats.md lists them),
+    checked against those it takes. For a
     URL (`https://`, `s3://`, ...: see `pde_data.remote`), `remote` is a
     `RemoteConfig` or a mapping of its fields, e.g. `{"cache_dir": "~/.cache/x"}`.
+    `boundary_conditions` states the data's boundaries, whatever the reader (`DatasetSpec.set_boundaries`:
+    `"wall"`, `"x=wall"`, a list, or `{"x": "wall"}`); those the source does not say and that are not
+    stated (assumed or unknown: `DatasetSpec.boundary_note`) are logged as a warning.
     """
+    dataset = _open(path, format, remote, options)
+    if boundary_conditions is not None:
+        dataset.spec.set_boundaries(boundary_conditions)
+    note = dataset.spec.boundary_note(redact(os.fspath(path)) if isinstance(path, (str, os.PathLike)) else None)
+    if note:
+        logger.warning(note)
+    return dataset
+
+
+def _open(path: str | os.PathLike | Any, format: str, remote: Any, options: dict[str, Any]) -> PDEDataset:
     if type(path).__module__.startswith("xarray"):  # an xarray.Dataset already in memory
         from pde_data.readers.netcdf import from_xarray
 

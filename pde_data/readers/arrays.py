@@ -185,13 +185,12 @@ def open_arrays(path: str, layout: Any = None, fields: Any = None, key: Optional
     first = next(iter(out.values()))
     n, t, _, *grid = first.shape
     _, axis_names = _lazy_letters(letters)
-    d = len(grid)
-    bcs = (boundary_conditions,) * d if isinstance(boundary_conditions, str) else boundary_conditions
     spec = DatasetSpec(
         name=name or os.path.splitext(os.path.basename(path.rstrip("/")))[0], grid_shape=tuple(grid),
         fields=tuple(FieldSpec(k, int(a.shape[2])) for k, a in out.items()), n_trajectories=n,
-        n_steps=t, dt=dt, spacing=spacing, boundary_conditions=tuple(bcs or ()),
-        axis_names=axis_names, source=path, format="arrays")
+        n_steps=t, dt=dt, spacing=spacing, axis_names=axis_names, source=path, format="arrays")
+    if boundary_conditions is not None:
+        spec.set_boundaries(boundary_conditions)
     reopen = functools.partial(open_arrays, path, layout=layout, fields=fields, key=key, dt=dt,
                                spacing=spacing, boundary_conditions=boundary_conditions, name=name,
                                check_finite=check_finite)

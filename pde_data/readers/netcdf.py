@@ -21,8 +21,8 @@ variables `u, v[, w]` group into `velocity`, `vx, vy[, vz]` / `v_x, ...` /
 `velocity_x, ...` / `Bx, By` into one vector field, when all d components are
 there. A variable without the sample or time dim is broadcast along it.
 Spacing and dt come from the coordinates of the space and time dims (datetime
-time in seconds). `boundary_conditions=` (one string or one per axis) sets the
-spec's boundaries, unknown otherwise. `from_xarray(ds, ...)` opens an
+time in seconds). `boundary_conditions=` (`DatasetSpec.set_boundaries`: one kind, one per
+axis, or AXIS=KIND) sets the spec's boundaries, unknown otherwise. `from_xarray(ds, ...)` opens an
 in-memory or already opened `xarray.Dataset` the same way.
 """
 
@@ -156,16 +156,16 @@ def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims:
     tc = ds[time_dim].values if time_dim in ds.coords else None
     if tc is not None and np.issubdtype(tc.dtype, np.datetime64):
         tc = (tc - tc[0]) / np.timedelta64(1, "s")
-    d = len(space_dims)
-    bcs = (boundary_conditions,) * d if isinstance(boundary_conditions, str) else boundary_conditions
     grid = tuple(int(ds.sizes[s]) for s in space_dims)
     stem = os.path.splitext(os.path.basename(source.rstrip("/")))[0] if source else "xarray"
     spec = DatasetSpec(
         name=name or str(ds.attrs.get("dataset_name", stem)), grid_shape=grid,
         fields=tuple(FieldSpec(k, a.components) for k, a in arrays.items()), n_trajectories=n,
         n_steps=t, dt=uniform_step(tc, f"{where} {time_dim}") if tc is not None else None,
-        spacing=spacing_of(coords, where), boundary_conditions=tuple(bcs or ()),
-        axis_names=tuple(space_dims), source=source, format=format, attrs=json_attrs(ds.attrs))
+        spacing=spacing_of(coords, where), axis_names=tuple(space_dims), source=source, format=format,
+        attrs=json_attrs(ds.attrs))
+    if boundary_conditions is not None:
+        spec.set_boundaries(boundary_conditions)
     out = PDEDataset(spec, arrays, reopen=reopen)
     return check_first_frame(out) if check_finite else out
 

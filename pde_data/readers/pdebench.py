@@ -5,7 +5,7 @@ Layouts (for users: docs/formats.md):
 - single array (`1D_Advection_Sols_beta*.hdf5`, `1D_Burgers_Sols_Nu*.hdf5`,
   `ReacDiff_Nu*_Rho*.hdf5`): `tensor (N, T, X[, Y[, Z]])`, `x-coordinate (X,)`,
   `t-coordinate (T + 1,)` -> one scalar field `u` (rename with `fields=["c"]`);
-  periodic boundaries.
+  boundaries assumed periodic (the file does not say; `spec.assumed_boundaries`).
 - compressible CFD (`*_CFD_*`): `density`, `pressure`, `Vx[, Vy[, Vz]]`
   `(N, T, *space)` -> `density`, `pressure` scalars and ONE `velocity` vector
   with as many components as spatial dims; boundaries from the file name
@@ -128,8 +128,9 @@ def _single(f: Any, path: str, name: str, fields: Any, **_: Any) -> tuple[dict, 
     groups = field_groups(fields if fields is not None else ["u"], 1, f"{path} fields=")
     coords = [f[f"{a}-coordinate"][:] if f"{a}-coordinate" in f else None for a in _SPACE[: tensor.ndim - 2]]
     t = f["t-coordinate"][: tensor.shape[1]]
+    # the file does not say: PDEBench's advection, Burgers and reaction-diffusion generators are periodic
     spec_kw = dict(dt=uniform_step(t, f"{path} t-coordinate"), spacing=spacing_of(coords, path),
-                   boundary_conditions=("periodic",) * (tensor.ndim - 2))
+                   boundary_conditions=("periodic",) * (tensor.ndim - 2), assumed_boundaries=tuple(_SPACE[: tensor.ndim - 2]))
     return {groups[0][0]: LazyField([tensor], f"n t {space}")}, spec_kw
 
 

@@ -9,7 +9,10 @@ from typing import Any, Callable, Mapping, Optional
 from pde_data.dataset import PDEDataset
 from pde_data.errors import FORMATS_PAGE, DataError
 
-__all__ = ["READERS", "Reader", "register"]
+__all__ = ["COMMON_OPTIONS", "READERS", "Reader", "register"]
+
+#: Options `pde_data.open` takes for every reader (it applies them to what the reader opened).
+COMMON_OPTIONS = ("boundary_conditions",)
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,9 @@ class Reader:
 
     @property
     def option_names(self) -> tuple[str, ...]:
-        """The options this reader takes (documented per reader in docs/formats.md)."""
-        if self.options is not None:
-            return self.options
-        return keyword_names(self.open, skip=1)
+        """The options this reader takes through `pde_data.open` (documented in docs/formats.md)."""
+        own = self.options if self.options is not None else keyword_names(self.open, skip=1)
+        return own + tuple(name for name in COMMON_OPTIONS if name not in own)
 
     def check_options(self, options: Mapping[str, Any], where: str) -> None:
         """A `DataError` naming the options of `options` this reader does not take, and those it does."""
