@@ -16,7 +16,8 @@ from typing import Any, List, Optional, Sequence
 
 import typer
 
-from morph.cli.options import BOUNDARY_HELP, FORMAT_HELP, PRECISION_HELP, data_options, device as run_device
+from morph.cli.options import (BATCH_SIZE_HELP, BOUNDARY_HELP, FORMAT_HELP, OPTION_HELP, PRECISION_HELP, data_options,
+                               device as run_device)
 
 __all__ = ["TEST_FILE", "evaluate_command", "finetune_test_table", "rollout_command"]
 
@@ -73,6 +74,7 @@ def rollout_command(
     max_growth: float = typer.Option(1e3, "--max-growth",
                                      help="diverged when |value| > this x the history's RMS"),
     format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
     boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
@@ -89,7 +91,7 @@ def rollout_command(
     from rollouts import RolloutDiverged, compute_metrics, plot_rollout, rollout, save_xarray, to_xarray
 
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its animation writer logs at INFO
-    model, dataset = _load(checkpoint, data, format, data_options(None, boundary), device, cache)
+    model, dataset = _load(checkpoint, data, format, data_options(option, boundary), device, cache)
     spec = dataset.spec
     where = str(data)  # the path as the user gave it (spec.source may be the original, pre-convert file)
     if not 0 <= traj < len(dataset):
@@ -142,11 +144,12 @@ def evaluate_command(
     split_seed: Optional[int] = typer.Option(None, "--split-seed",
                                              help="seed of the split (default: the training run's)"),
     stride: Optional[int] = typer.Option(None, "--stride", help="frames between windows (default: horizon)"),
-    batch_size: int = typer.Option(8, "--batch-size"),
+    batch_size: int = typer.Option(8, "--batch-size", help=BATCH_SIZE_HELP),
     max_growth: float = typer.Option(1e3, "--max-growth",
                                      help="diverged when |value| > this x the history's RMS"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics to this JSON file"),
     format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
     boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
@@ -159,7 +162,7 @@ def evaluate_command(
     from pde_data.files import write_text_atomic
     from rollouts import evaluate
 
-    model, dataset = _load(checkpoint, data, format, data_options(None, boundary), device, cache)
+    model, dataset = _load(checkpoint, data, format, data_options(option, boundary), device, cache)
     spec = dataset.spec
     k = _history(model, history, spec, spec.source or spec.name)
     result = evaluate(model, dataset, horizon=horizon, history=k, split=split, split_seed=split_seed,

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 import pde_data
 from morph.checkpoint import RunRecord
 from morph.cli import app, main
+from morph.cli.options import BOUNDARY_HELP, FORMAT_HELP, OPTION_HELP
 from pde_data.errors import FORMATS_PAGE
 from tests.pde_data import fixtures as fx
 from tests.rollouts.helpers import tiny_model
@@ -100,9 +101,100 @@ def test_evaluate_and_rollout_read_the_data_with_the_boundary_flag(single, perio
 def test_finetune_reads_its_data_with_the_boundary_flag_and_records_it(single, periodic_checkpoint, tmp_path):
     out = tmp_path / "ft"
     main(["finetune", "--checkpoint", periodic_checkpoint, "--data", str(single), "--boundary", "wall",
-          "--option", 'fields=["c"]', "--steps", "1", "--horizon", "2", "--out", str(out), "--quiet"])
+          "--option", 'fields=["c"]', "--steps", "1", "--warmup", "1", "--horizon", "2", "--out", str(out), "--quiet"])
+    assert json.loads((out / "train_config.json").read_text())["warmup_steps"] == 1
     record = json.loads((out / "finetune.json").read_text())["config"]
     assert record["options"] == {"fields": ["c"], "boundary_conditions": "wall"}
     (spec,) = json.loads((out / "data_specs.json").read_text())
     assert spec["boundary_conditions"] == ["wall"] and spec["assumed_boundaries"] == []
     assert spec["fields"] == [{"name": "c", "components": 1}]
+
+
+def _command(path):
+    import typer
+
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return command
+
+
+def _flags(command):
+    return {opt: param for param in command.params for opt in param.opts if opt.startswith("--")}
+
+
+@pytest.mark.parametrize("command", DATA_COMMANDS, ids=" ".join)
+def test_every_command_that_reads_data_has_the_same_data_flags_with_help(command):
+    flags = _flags(_command(command))
+    for flag, text in (("--format", FORMAT_HELP), ("--option", OPTION_HELP), ("--boundary", BOUNDARY_HELP)):
+        assert flag in flags, f"morph {' '.join(command)} has no {flag}"
+        assert flags[flag].help.startswith(text), f"morph {' '.join(command)} {flag}: {flags[flag].help!r}"
+        assert flags[flag].multiple == (flag != "--format")
+
+
+def test_epochs_batch_size_and_seed_have_help_wherever_they_are():
+    def walk(command, path):
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*path, name])
+        else:
+            yield path, command
+
+    seen = 0
+    for path, command in walk(_command([]), []):
+        for flag, param in _flags(command).items():
+            if flag in ("--epochs", "--batch-size", "--seed"):
+                seen += 1
+                assert param.help, f"morph {' '.join(path)} {flag} has no help"
+    assert seen >= 6
+    assert "--warmup" in _flags(_command(["finetune"]))
+
+
+@pytest.fixture
+def generic_nc(tmp_path):
+    """A netCDF file whose time dim has a name the reader does not guess: `u (traj, step, x)`."""
+    import numpy as np
+    import xarray as xr
+
+    values = np.random.default_rng(0).standard_normal((6, 8, 12)).astype(np.float32)
+    path = tmp_path / "generic.nc"
+    xr.Dataset({"u": (("traj", "step", "x"), values)}).to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def test_errors_of_the_data_layer_name_the_flags_the_user_typed(generic_nc, tmp_path, capsys):
+    for args, said, unsaid in ((["data", "inspect", str(generic_nc)], "pass --option time_dim=...", "pass time_dim="),
+                               (["data", "inspect", str(tmp_path)], "name one with --format ...", "format=")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and said in err and unsaid not in err, err
+
+
+def test_evaluate_and_rollout_take_the_reader_options_a_model_was_fine_tuned_with(generic_nc, periodic_checkpoint,
+                                                                                   tmp_path, capsys):
+    read = ["--option", "time_dim=step", "--boundary", "periodic"]
+    main(["evaluate", "--checkpoint", periodic_checkpoint, "--data", str(generic_nc), *read, "--horizon", "2",
+          "--quiet"])
+    assert "| u | nRMSE |" in capsys.readouterr().out
+    main(["rollout", "--checkpoint", periodic_checkpoint, "--data", str(generic_nc), *read, "--steps", "2",
+          "--out", str(tmp_path / "r.nc")])
+    assert "nRMSE step 1" in capsys.readouterr().out
+
+
+def test_pretrain_reads_every_dataset_file_with_the_data_flags(single, tmp_path):
+    out = tmp_path / "run"
+    main(["pretrain", "--dataset", str(single), "--boundary", "wall", "--option", 'fields=["c"]',
+          "--model", "dim=32", "--model", "depth=1", "--model", "heads=2", "--model", "mlp_dim=32",
+          "--model", "heads_xa=2", "--steps", "1", "--batch-size", "2", "--warmup", "1", "--out", str(out), "--quiet"])
+    (source,) = json.loads((out / "train_config.json").read_text())["datasets"]
+    assert source["options"] == {"fields": ["c"], "boundary_conditions": "wall"}
+    (spec,) = json.loads((out / "data_specs.json").read_text())
+    assert spec["boundary_conditions"] == ["wall"] and spec["fields"] == [{"name": "c", "components": 1}]
+
+
+def test_pretrain_data_flags_without_a_dataset_file_say_so(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain", "--dataset", "burgers_1d", "--boundary", "wall", "--steps", "1"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "say how to read the --dataset files, and none is given" in err

@@ -35,7 +35,7 @@ def data_generate(
     n_traj: int = typer.Option(16, "--n-traj", help="number of trajectories"),
     steps: int = typer.Option(20, "--steps", help="frames per trajectory"),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="grid points per axis"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="random seed of the initial conditions and drawn parameters"),
     param: Optional[List[str]] = typer.Option(None, "--param",
                                               help="physical parameter KEY=VALUE, repeatable (see `morph data list`)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing store"),

@@ -11,8 +11,9 @@ from typing import Any, List, Mapping, Optional
 from pde_data import DataError
 from pde_data.errors import FORMATS_PAGE
 
-__all__ = ["BOUNDARY_HELP", "COMPILE_HELP", "DATA_FLAGS", "FORMAT_HELP", "MAX_MINUTES_HELP", "OPTION_HELP",
-           "PRECISION_HELP", "CliFormatter", "cli_words", "data_options", "device", "merge_flags", "parse_options"]
+__all__ = ["BATCH_SIZE_HELP", "BOUNDARY_HELP", "COMPILE_HELP", "DATA_FLAGS", "EPOCHS_HELP", "FORMAT_HELP",
+           "MAX_MINUTES_HELP", "OPTION_HELP", "PRECISION_HELP", "SEED_HELP", "CliFormatter", "cli_words", "data_options",
+           "device", "merge_flags", "parse_options"]
 
 #: Help of every command's precision flag (`morph.precision`).
 PRECISION_HELP = ("auto (bfloat16 where the GPU or CPU computes it natively, AVX512-BF16 or AMX; else float32), "
@@ -25,6 +26,10 @@ COMPILE_HELP = "run the model through torch.compile (slow first steps; float32 o
 FORMAT_HELP = f"reader of the data: auto (detected) or a name of `morph data list`; layouts: {FORMATS_PAGE}"
 OPTION_HELP = (f"reader option KEY=VALUE (VALUE parsed as JSON when it parses), repeatable; each reader's keys: "
                f"{FORMATS_PAGE}")
+#: Help of the flags every training and evaluation command shares.
+EPOCHS_HELP = "passes over the training windows (--steps wins when both are given)"
+BATCH_SIZE_HELP = "windows per batch"
+SEED_HELP = "random seed of the weights and the order of the batches (the train/val/test split has its own, split_seed)"
 BOUNDARY_HELP = ("the data's boundary condition, where the file does not say it or says it wrong: periodic, wall or "
                  "open for every axis (--boundary wall), or per axis (--boundary x=wall, repeatable)")
 

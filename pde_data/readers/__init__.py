@@ -81,7 +81,7 @@ def _open_url(url: str, format: str, remote: Any, options: dict[str, Any]) -> PD
             if READERS[name].sniff(url, remote=remote):
                 return _read(READERS[name], url, options, remote=remote)
         raise DataError(f"{redact(url)}: format not recognised (a store ends in .zarr, HDF5 files in .h5/.hdf5, "
-                        f"netCDF in .nc); name one with format=... (CLI: --format; in a training config the "
+                        f"netCDF in .nc); name one with format=... (in a training config the "
                         f"dataset's format: key; over URLs: {', '.join(remote_readers)}; their layouts: {FORMATS_PAGE})")
     if format not in READERS:
         raise DataError(f"unknown format {format!r} for {redact(url)}; available: {', '.join(READERS)}")
