@@ -38,7 +38,7 @@ import numpy as np
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, keyword_names, register
-from pde_data.readers._common import check_first_frame, json_attrs, spacing_of, uniform_step
+from pde_data.readers._common import check_first_frame, checked_coordinate, json_attrs, spacing_of, uniform_step
 from pde_data.remote import RemoteFile, is_url, local_path, redact, remote_config
 from pde_data.spec import DatasetSpec, FieldSpec
 
@@ -152,10 +152,14 @@ def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims:
         order = axes[0]
         arrays[fname] = LazyField([_XSource(da, order) for da in sources],
                                   " ".join(roles[d] for d in order), n=n, t=t)
-    coords = [ds[d].values if d in ds.coords else None for d in space_dims]
+    coords = [checked_coordinate(ds[d].values, (ds.sizes[d],), f"{where}: coordinate {d!r}", f"dim {d!r}")
+              if d in ds.coords and np.issubdtype(ds[d].dtype, np.number) else None for d in space_dims]
     tc = ds[time_dim].values if time_dim in ds.coords else None
     if tc is not None and np.issubdtype(tc.dtype, np.datetime64):
         tc = (tc - tc[0]) / np.timedelta64(1, "s")
+    if tc is not None:
+        tc = checked_coordinate(tc, (t,), f"{where}: coordinate {time_dim!r}", f"the {t} frames of dim {time_dim!r}",
+                                time=True)
     grid = tuple(int(ds.sizes[s]) for s in space_dims)
     stem = os.path.splitext(os.path.basename(source.rstrip("/")))[0] if source else "xarray"
     spec = DatasetSpec(

@@ -31,8 +31,8 @@ import numpy as np
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
-from pde_data.readers._common import (HDF5_SUFFIXES, ConcatN, as_str, check_first_frame, is_hdf5, json_attrs,
-                                      open_h5, spacing_of, str_list, stream_chunks, uniform_step)
+from pde_data.readers._common import (HDF5_SUFFIXES, ConcatN, as_str, check_first_frame, checked_coordinate, is_hdf5,
+                                      json_attrs, open_h5, spacing_of, str_list, stream_chunks, uniform_step)
 from pde_data.remote import is_url, list_files, local_path, remote_config
 from pde_data.spec import BOUNDARY_CONDITIONS, DatasetSpec, FieldSpec
 
@@ -136,8 +136,10 @@ def _read_file(f: Any, path: str) -> tuple[DatasetSpec, dict[str, Any]]:
     if not fields:
         raise DataError(f"{path}: no fields in t0_fields/t1_fields/t2_fields (field_names are empty; the layout: "
                         f"{FORMATS_PAGE})")
-    t = time[0] if time.ndim == 2 else time[:]
-    coords = [dims[a][0] if dims[a].ndim == 2 else dims[a][:] for a in axes]
+    t = checked_coordinate(time[0] if time.ndim == 2 else time[:], (n_steps,), f"{path}: dimensions/time",
+                           f"the {n_steps} frames", time=True)
+    coords = [checked_coordinate(dims[a][0] if dims[a].ndim == 2 else dims[a][:], (g,), f"{path}: dimensions/{a}",
+                                 f"the {g} cells along {a}") for a, g in zip(axes, grid)]
     params = str_list(f.attrs.get("simulation_parameters", []))
     attrs = json_attrs({p: f.attrs[p] for p in params if p in f.attrs})
     spec = DatasetSpec(
