@@ -58,12 +58,43 @@ def _history(model: Any, history: Optional[int], spec: Any, where: str) -> int:
     return history
 
 
+def _trajectory(model: Any, dataset: Any, traj: Optional[int]) -> int:
+    """--traj; by default the first trajectory of the test split of the model's run (its split seed, as
+    `morph evaluate --split test`). A trajectory of the training split of data the model trained on (its run
+    record's data specs) is rolled out with a warning saying so."""
+    from pde_data import split_trajectories
+    from morph.checkpoint import run_record
+    from rollouts.evaluate import evaluation_setup
+
+    *_, seed, fractions = evaluation_setup(model, dataset.spec.n_steps)
+    parts = split_trajectories(len(dataset), fractions, seed)
+    if traj is None:
+        traj = int(parts["test"][0]) if len(parts["test"]) else 0
+        typer.echo(f"trajectory {traj}: the first of the test split (split seed {seed}; --traj picks another)")
+    elif traj in parts["train"] and _trained_on(run_record(model), dataset.spec):
+        logger.warning("--traj %d is in the training split of the model (it trained on %s with split seed %d): the "
+                       "rollout shows how it fits data it saw; a test trajectory shows how it generalises: --traj %s",
+                       traj, dataset.spec.name, seed, " or ".join(map(str, parts["test"][:3])) or "(none)")
+    return traj
+
+
+def _trained_on(record: Any, spec: Any) -> bool:
+    """Whether the model of run `record` trained on the data of `spec` (same name, trajectories, frames, grid
+    and fields as one of its datasets)."""
+    if record is None:
+        return False
+    mine = json.loads(spec.to_json())
+    keys = ("name", "n_trajectories", "n_steps", "grid_shape", "fields")
+    return any(all(other.get(k) == mine[k] for k in keys) for other in record.data_specs)
+
+
 def rollout_command(
     checkpoint: str = typer.Option(..., "--checkpoint", help="checkpoint directory, or 'starter'"),
     data: str = typer.Option(..., "--data", help="dataset path or URL (any format `morph data convert` reads)"),
     steps: int = typer.Option(..., "--steps", help="steps to roll out (K)"),
     out: Path = typer.Option(..., "--out", help="output FILE.nc or FILE.zarr (truth and prediction)"),
-    traj: int = typer.Option(0, "--traj", help="trajectory index"),
+    traj: Optional[int] = typer.Option(None, "--traj", help="trajectory index (default: the first of the test "
+                                       "split the model's training held out, as morph evaluate scores)"),
     start: int = typer.Option(0, "--start", help="first history frame"),
     history: Optional[int] = typer.Option(None, "--history",
                                           help="history frames k (default: the training history)"),
@@ -94,6 +125,7 @@ def rollout_command(
     model, dataset = _load(checkpoint, data, format, data_options(option, boundary), device, cache)
     spec = dataset.spec
     where = str(data)  # the path as the user gave it (spec.source may be the original, pre-convert file)
+    traj = _trajectory(model, dataset, traj)
     if not 0 <= traj < len(dataset):
         raise DataError(f"{where}: --traj {traj} out of range; the dataset has {len(dataset)} trajectories "
                         f"(0..{len(dataset) - 1})")

@@ -182,7 +182,7 @@ def test_evaluate_and_rollout_take_the_reader_options_a_model_was_fine_tuned_wit
     assert "nRMSE step 1" in capsys.readouterr().out
 
 
-def test_pretrain_reads_every_dataset_file_with_the_data_flags(single, tmp_path):
+def test_pretrain_reads_every_dataset_file_with_the_data_flags_and_writes_its_splits(single, tmp_path):
     out = tmp_path / "run"
     main(["pretrain", "--dataset", str(single), "--boundary", "wall", "--option", 'fields=["c"]',
           "--model", "dim=32", "--model", "depth=1", "--model", "heads=2", "--model", "mlp_dim=32",
@@ -191,6 +191,12 @@ def test_pretrain_reads_every_dataset_file_with_the_data_flags(single, tmp_path)
     assert source["options"] == {"fields": ["c"], "boundary_conditions": "wall"}
     (spec,) = json.loads((out / "data_specs.json").read_text())
     assert spec["boundary_conditions"] == ["wall"] and spec["fields"] == [{"name": "c", "components": 1}]
+    splits = json.loads((out / "splits.json").read_text())  # as a fine-tune writes it, per dataset
+    parts = pde_data.split_trajectories(6, seed=0)
+    assert splits["seed"] == 0 and len(splits["datasets"]) == 1
+    written = splits["datasets"][0]
+    assert (written["name"], written["source"], written["n_trajectories"]) == (spec["name"], str(single), 6)
+    assert [written[k] for k in ("train", "val", "test")] == [parts[k].tolist() for k in ("train", "val", "test")]
 
 
 def test_pretrain_data_flags_without_a_dataset_file_say_so(capsys):

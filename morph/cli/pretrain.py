@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, List, Optional
 
@@ -108,10 +110,25 @@ def pretrain_command(
     train_config = TrainConfig.from_dict(merge_flags(values, flags))
     logger.info("data cache: %s", train_config.cache)
     result = train(train_config, resume=resume, progress=not quiet)
+    if int(os.environ.get("RANK", "0")) == 0:  # the main process of a launch writes it
+        _write_splits(Path(result.output_dir), train_config)
     if result.per_dataset:
         typer.echo(f"\nvalidation, next step ({result.steps} steps, {result.seconds / 60:.1f} min):")
         typer.echo(result.table())
         typer.echo(f"\ncheckpoint: {result.checkpoint}")
+
+
+def _write_splits(out: Path, config: Any) -> None:
+    """`splits.json` in the run directory, as a fine-tune writes it: per dataset (in the order of its
+    `data_specs.json`) the trajectories of each split of the run's split seed."""
+    from pde_data.files import write_text_atomic
+    from pde_data.windows import split_record
+
+    specs = json.loads((out / "data_specs.json").read_text())
+    datasets = [{"name": spec["name"], "source": source.source,
+                 **split_record(spec["n_trajectories"], config.split_seed, max_train=source.max_train_traj)}
+                for spec, source in zip(specs, config.datasets)]
+    write_text_atomic(out / "splits.json", json.dumps({"seed": config.split_seed, "datasets": datasets}, indent=2) + "\n")
 
 
 def _read_files_with(datasets: Optional[list[str]], format: Optional[str], options: dict[str, Any]) -> list[Any]:
