@@ -188,10 +188,10 @@ class DatasetSpec:
         if not guessed:
             return None
         example = self.axis_names[0]
-        return (f"{where or self.source or self.name}: boundaries {', '.join(guessed)}. A model with boundary padding wraps "
-                "periodic axes around and pads the others, unknown ones included, like walls. If the data's "
-                f"boundaries are other, state them: boundary_conditions=\"wall\" (every axis; or periodic, open) or "
-                f"boundary_conditions=\"{example}=wall\" (one axis)")
+        return (f"{where or self.source or self.name}: boundaries {', '.join(guessed)}. A model with boundary "
+                "padding wraps periodic axes around and pads the others, unknown ones included, like walls. If the "
+                "data's boundaries are other, state them: boundary_conditions=\"wall\" (every axis; or periodic, "
+                f"open) or boundary_conditions=\"{example}=wall\" (one axis)")
 
     def describe(self) -> str:
         """A human-readable summary (what `morph data inspect` prints)."""

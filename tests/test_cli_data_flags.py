@@ -51,7 +51,8 @@ def single(tmp_path):
 def periodic_checkpoint(tmp_path):
     """A tiny MORPH whose run record says it trained on periodic data only."""
     model = tiny_model(max_ar=2)
-    model.metadata = RunRecord(history=2, split_seed=0, data_specs=[{"boundary_conditions": ["periodic"]}]).to_metadata()
+    record = RunRecord(history=2, split_seed=0, data_specs=[{"boundary_conditions": ["periodic"]}])
+    model.metadata = record.to_metadata()
     return str(model.save_pretrained(tmp_path / "ckpt"))
 
 
@@ -204,3 +205,17 @@ def test_pretrain_data_flags_without_a_dataset_file_say_so(capsys):
         main(["pretrain", "--dataset", "burgers_1d", "--boundary", "wall", "--steps", "1"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "say how to read the --dataset files, and none is given" in err
+
+
+@pytest.mark.parametrize("library, cli", [
+    ("pass time_dim=... (dims named time/t are found)", "pass --option time_dim=... (dims named time/t are found)"),
+    ("name one with format=... (one of: store)", "name one with --format ... (one of: store)"),
+    ('state them: boundary_conditions="x=wall" (one axis)', 'state them: --boundary "x=wall" (one axis)'),
+    ("fields={'velocity': 2} cover 3 channels", "--option fields={'velocity': 2} cover 3 channels"),
+    ("expected KEY=VALUE, e.g. --option 'fields={\"v\": 2}'", "expected KEY=VALUE, e.g. --option 'fields={\"v\": 2}'"),
+    ("FieldSpec.name=3 and n_steps=4", "FieldSpec.name=3 and n_steps=4"),
+])
+def test_the_cli_says_the_data_layers_argument_names_as_its_flags(library, cli):
+    from morph.cli.options import cli_words
+
+    assert cli_words(library) == cli

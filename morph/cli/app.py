@@ -81,7 +81,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     from morph.cli.options import CliFormatter, cli_words
     from morph.config import ConfigError
 
-    handler = logging.StreamHandler()  # library log lines in the command line's words (--boundary, not boundary_conditions=)
+    handler = logging.StreamHandler()  # library log lines in the command line's words (cli_words)
     handler.setFormatter(CliFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     for noisy in ("accelerate", "torch.distributed"):

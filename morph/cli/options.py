@@ -12,8 +12,8 @@ from pde_data import DataError
 from pde_data.errors import FORMATS_PAGE
 
 __all__ = ["BATCH_SIZE_HELP", "BOUNDARY_HELP", "COMPILE_HELP", "DATA_FLAGS", "EPOCHS_HELP", "FORMAT_HELP",
-           "MAX_MINUTES_HELP", "OPTION_HELP", "PRECISION_HELP", "SEED_HELP", "CliFormatter", "cli_words", "data_options",
-           "device", "merge_flags", "parse_options"]
+           "MAX_MINUTES_HELP", "OPTION_HELP", "PRECISION_HELP", "SEED_HELP", "CliFormatter", "cli_words",
+           "data_options", "device", "merge_flags", "parse_options"]
 
 #: Help of every command's precision flag (`morph.precision`).
 PRECISION_HELP = ("auto (bfloat16 where the GPU or CPU computes it natively, AVX512-BF16 or AMX; else float32), "
@@ -47,17 +47,20 @@ def data_options(option: Optional[List[str]], boundary: Optional[List[str]], **n
         given["boundary_conditions"] = boundary[0] if len(boundary) == 1 else list(boundary)
     both = sorted(set(given) & set(options))
     if both:
-        raise DataError(f"--option {both[0]}=... and {DATA_FLAGS.get(both[0], '--' + both[0])} both set it; give one")
+        raise DataError(f"{both[0]} is given twice, by --option and by {DATA_FLAGS.get(both[0], '--' + both[0])}; "
+                        "give it once")
     return {**options, **given}
 
 
 def cli_words(text: str) -> str:
     """A message of the data layer with its argument names said as the flags that set them: `format=` as
-    `--format `, `boundary_conditions=` as `--boundary `, any other reader option `KEY=` as `--option KEY=`."""
+    `--format `, `boundary_conditions=` as `--boundary `, any other reader option `KEY=` as `--option KEY=` (not
+    where the text says `--option KEY=` already)."""
     from pde_data import READERS
 
     keys = {key for reader in READERS.values() for key in reader.option_names} | set(DATA_FLAGS)
-    pattern = r"(?<![\w.\-])(" + "|".join(sorted(keys, key=len, reverse=True)) + r")="
+    names = "|".join(sorted(keys, key=len, reverse=True))
+    pattern = r"(?<!--option )(?<!--option ')(?<!--option \")(?<![\w.\-])(" + names + r")="
     return re.sub(pattern, lambda m: f"{DATA_FLAGS[m[1]]} " if m[1] in DATA_FLAGS else f"--option {m[1]}=", text)
 
 

@@ -128,7 +128,8 @@ def _write_splits(out: Path, config: Any) -> None:
     datasets = [{"name": spec["name"], "source": source.source,
                  **split_record(spec["n_trajectories"], config.split_seed, max_train=source.max_train_traj)}
                 for spec, source in zip(specs, config.datasets)]
-    write_text_atomic(out / "splits.json", json.dumps({"seed": config.split_seed, "datasets": datasets}, indent=2) + "\n")
+    record = {"seed": config.split_seed, "datasets": datasets}
+    write_text_atomic(out / "splits.json", json.dumps(record, indent=2) + "\n")
 
 
 def _read_files_with(datasets: Optional[list[str]], format: Optional[str], options: dict[str, Any]) -> list[Any]:

@@ -82,7 +82,8 @@ def _open_url(url: str, format: str, remote: Any, options: dict[str, Any]) -> PD
                 return _read(READERS[name], url, options, remote=remote)
         raise DataError(f"{redact(url)}: format not recognised (a store ends in .zarr, HDF5 files in .h5/.hdf5, "
                         f"netCDF in .nc); name one with format=... (in a training config the "
-                        f"dataset's format: key; over URLs: {', '.join(remote_readers)}; their layouts: {FORMATS_PAGE})")
+                        f"dataset's format: key; over URLs: {', '.join(remote_readers)}; their layouts: "
+                        f"{FORMATS_PAGE})")
     if format not in READERS:
         raise DataError(f"unknown format {format!r} for {redact(url)}; available: {', '.join(READERS)}")
     if not READERS[format].remote:

@@ -46,7 +46,8 @@ class Reader:
                             f"{valid} (what each means: {FORMATS_PAGE})")
 
 
-def keyword_names(function: Callable[..., Any], skip: int = 0, exclude: tuple[str, ...] = ("remote",)) -> tuple[str, ...]:
+def keyword_names(function: Callable[..., Any], skip: int = 0,
+                  exclude: tuple[str, ...] = ("remote",)) -> tuple[str, ...]:
     """The names of `function`'s parameters after the first `skip`, less `exclude` and any `*args` / `**kwargs`."""
     kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     params = list(inspect.signature(function).parameters.values())[skip:]
