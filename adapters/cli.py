@@ -15,8 +15,9 @@ from typing import Callable, List, Optional
 
 import typer
 
-from morph.cli.options import (COMPILE_HELP, MAX_MINUTES_HELP, NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, PRECISION_HELP,
-                               merge_flags, parse_options)
+from morph.cli.options import (BATCH_SIZE_HELP, BOUNDARY_HELP, COMPILE_HELP, EPOCHS_HELP, FORMAT_HELP, MAX_MINUTES_HELP,
+                               NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, OPTION_HELP, PRECISION_HELP, SEED_HELP,
+                               data_options, merge_flags)
 from morph.cli.plugins import MissingPlugin, load_group, reinstall_hint
 
 __all__ = ["REPORTS_GROUP", "SCRATCH_DIR", "finetune_command", "finetune_reports"]
@@ -51,10 +52,12 @@ def finetune_command(
     history: Optional[int] = typer.Option(None, "--history", help="history length k (default: the base's)"),
     horizon: Optional[int] = typer.Option(None, "--horizon", help="rollout steps of the test evaluation (default 10)"),
     steps: Optional[int] = typer.Option(None, "--steps", help="optimiser steps (default 500)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=EPOCHS_HELP),
     lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate (default set by the level)"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="warmup steps of the learning rate (default: a "
+                                         "tenth of the steps, at most 50)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=BATCH_SIZE_HELP),
+    seed: Optional[int] = typer.Option(None, "--seed", help=SEED_HELP),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help=MAX_MINUTES_HELP),
     mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help=PRECISION_HELP),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP),
@@ -68,8 +71,9 @@ def finetune_command(
                                          help="then train the same architecture from random weights with the "
                                               "same budget (steps, or --max-minutes) into OUT/scratch, and score "
                                               "it in the same test table"),
-    format: Optional[str] = typer.Option(None, "--format", help="reader name for --data (default auto)"),
-    option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE (JSON value)"),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     cache: Optional[str] = typer.Option(None, "--cache", help="cache directory: generated simulator data, and "
                                         "a URL's data read through DIR/remote (default ~/.cache/morph-pde)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of FinetuneConfig keys"),
@@ -77,7 +81,8 @@ def finetune_command(
                                 "complete checkpoint, with its own settings"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
 ) -> None:
-    """Fine-tune a pretrained MORPH on a new PDE (LoRA or full); ends with a test table."""
+    """Fine-tune a pretrained MORPH on a new PDE (LoRA or full); ends with a test table. Devices are
+    Accelerate's: a GPU when there is one (CUDA_VISIBLE_DEVICES= keeps it on the CPU; accelerate launch for several)."""
     from adapters.finetune import FinetuneConfig, finetune, is_main_process
 
     reports = finetune_reports()  # before training, not after it
@@ -86,8 +91,9 @@ def finetune_command(
                                  "drop --from-scratch", param_hint="--compare-scratch")
     flags = dict(checkpoint=checkpoint, data=data, level=level, rank=rank, alpha=alpha, n_traj=n_traj,
                  history=history, horizon=horizon, output_dir=out, format=format,
-                 from_scratch=from_scratch or None, options=parse_options(option) if option else None,
-                 train=dict(steps=steps, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, cache_dir=cache,
+                 from_scratch=from_scratch or None, options=data_options(option, boundary) or None,
+                 train=dict(steps=steps, epochs=epochs, lr=lr, warmup_steps=warmup, batch_size=batch_size, seed=seed,
+                            cache_dir=cache,
                             max_minutes=max_minutes, mixed_precision=mixed_precision, compile=compile,
                             nan_policy=nan_policy, nan_max_skips=nan_max_skips))
     saved = FinetuneConfig.from_run(out or FinetuneConfig.output_dir) if resume and config is None else None

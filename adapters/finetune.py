@@ -37,9 +37,9 @@ from morph.train import ConfigError, DataSource, TrainConfig, TrainResult, train
 from morph.train.config import check_config_keys, default_cache_dir, read_config_file
 from morph.train.data import resolve_source
 from morph.train.loop import process_state
-from pde_data import PDEDataset, split_trajectories
+from pde_data import PDEDataset
 from pde_data.files import write_json_atomic
-from pde_data.windows import DEFAULT_FRACTIONS
+from pde_data.windows import split_record
 
 from adapters.levels import LEVELS, apply_level
 from adapters.lora import check_targets
@@ -252,15 +252,13 @@ def _check_dataset(dataset: PDEDataset, model: MorphConfig, checkpoint: str, his
 
 def _splits(dataset: PDEDataset, config: FinetuneConfig, seed: int) -> dict[str, Any]:
     """The trajectories of each split, as WindowDataset chooses them; train cut to n_traj."""
-    parts = split_trajectories(len(dataset), seed=seed)
-    train_all = parts["train"].tolist()
-    if config.n_traj is not None and config.n_traj > len(train_all):
+    record = split_record(len(dataset), seed, max_train=config.n_traj)
+    n_train = len(record["train"]) + len(record["train_unused"])
+    if config.n_traj is not None and config.n_traj > n_train:
         raise ConfigError(f"--n-traj {config.n_traj}: the training split of {config.data} has only "
-                          f"{len(train_all)} of its {len(dataset)} trajectories (the rest are validation "
-                          f"and test); ask for at most {len(train_all)}")
-    used = train_all[:config.n_traj] if config.n_traj is not None else train_all
-    return {"n_trajectories": len(dataset), "fractions": list(DEFAULT_FRACTIONS), "seed": seed, "train": used,
-            "train_unused": train_all[len(used):], "val": parts["val"].tolist(), "test": parts["test"].tolist()}
+                          f"{n_train} of its {len(dataset)} trajectories (the rest are validation "
+                          f"and test); ask for at most {n_train}")
+    return record
 
 
 def _check_resume(out: Path, record: dict[str, Any]) -> None:

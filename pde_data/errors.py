@@ -1,8 +1,12 @@
-"""The one exception type the data layer raises for bad input."""
+"""The one exception type the data layer raises for bad input, and where users read about layouts."""
 
 from __future__ import annotations
 
-__all__ = ["DataError"]
+__all__ = ["FORMATS_PAGE", "DataError"]
+
+#: The page that documents every reader's layout, options and assumptions; named by every error that
+#: says a file was not understood, and by the `--help` of the commands that read data.
+FORMATS_PAGE = "docs/formats.md"
 
 
 class DataError(ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Mapping, Optional
 
 from pde_data.errors import DataError
 
@@ -61,7 +61,9 @@ class DatasetSpec:
 
     Arrays of field `f` have shape `(N, T, C_f, *grid_shape)`; the spatial
     axes map onto the canonical `(D, H, W)` from the right: 1D is W, 2D is
-    (H, W), 3D is (D, H, W).
+    (H, W), 3D is (D, H, W). `assumed_boundaries` names the axes whose boundary
+    condition the reader assumed because the source does not say it (e.g. periodic
+    for PDEBench's single-array files); `set_boundaries` states them.
     """
 
     name: str
@@ -77,6 +79,7 @@ class DatasetSpec:
     format: Optional[str] = None
     stats: dict[str, FieldStats] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
+    assumed_boundaries: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.grid_shape = tuple(int(n) for n in self.grid_shape)
@@ -117,6 +120,10 @@ class DatasetSpec:
         self.axis_names = tuple(self.axis_names)
         if len(self.axis_names) != d:
             raise DataError(f"{where}: {len(self.axis_names)} axis names for {d} spatial axes")
+        self.assumed_boundaries = tuple(self.assumed_boundaries)
+        if not set(self.assumed_boundaries) <= set(self.axis_names):
+            raise DataError(f"{where}: assumed_boundaries {self.assumed_boundaries} are not among the axes "
+                            f"{self.axis_names}")
         if self.spacing is not None:
             self.spacing = tuple(float(s) for s in self.spacing)
             if len(self.spacing) != d:
@@ -150,7 +157,7 @@ class DatasetSpec:
     def from_dict(cls, d: dict[str, Any]) -> "DatasetSpec":
         d = dict(d)
         d["fields"] = tuple(FieldSpec(**f) for f in d["fields"])
-        for key in ("grid_shape", "spacing", "boundary_conditions", "axis_names"):
+        for key in ("grid_shape", "spacing", "boundary_conditions", "axis_names", "assumed_boundaries"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -162,6 +169,30 @@ class DatasetSpec:
     def from_json(cls, text: str) -> "DatasetSpec":
         return cls.from_dict(json.loads(text))
 
+    def set_boundaries(self, value: Any) -> None:
+        """State the boundary conditions (they are then no longer assumed): one kind for every axis
+        (`"wall"`), one axis (`"x=wall"`), a list of kinds one per axis in order (`["periodic", "wall"]`)
+        or of AXIS=KIND entries, or a mapping `{"x": "wall"}`; kinds are those of `BOUNDARY_CONDITIONS`.
+        Axes not named keep theirs."""
+        named = _boundary_entries(value, self.axis_names, self.source or self.name)
+        self.boundary_conditions = tuple(named.get(a, b) for a, b in zip(self.axis_names, self.boundary_conditions))
+        self.assumed_boundaries = tuple(a for a in self.assumed_boundaries if a not in named)
+
+    def boundary_note(self, where: Optional[str] = None) -> Optional[str]:
+        """What the boundary conditions rest on when the source does not say them all (the axes assumed
+        or unknown), and how to state them, for the data at `where` (default: the source); None when the
+        source says every one."""
+        guessed = [f"{a}: {b}" + (" (assumed: the file does not say)" if a in self.assumed_boundaries else "")
+                   for a, b in zip(self.axis_names, self.boundary_conditions)
+                   if a in self.assumed_boundaries or b == "unknown"]
+        if not guessed:
+            return None
+        example = self.axis_names[0]
+        return (f"{where or self.source or self.name}: boundaries {', '.join(guessed)}. A model with boundary "
+                "padding wraps periodic axes around and pads the others, unknown ones included, like walls. If the "
+                "data's boundaries are other, state them: boundary_conditions=\"wall\" (every axis; or periodic, "
+                f"open) or boundary_conditions=\"{example}=wall\" (one axis)")
+
     def describe(self) -> str:
         """A human-readable summary (what `morph data inspect` prints)."""
         lines = [
@@ -171,7 +202,8 @@ class DatasetSpec:
             f"time steps   {self.n_steps}" + (f" (dt = {self.dt:g})" if self.dt is not None else ""),
             "grid         " + " x ".join(f"{a}={n}" for a, n in zip(self.axis_names, self.grid_shape))
             + (f" (spacing {', '.join(f'{s:g}' for s in self.spacing)})" if self.spacing else ""),
-            "boundaries   " + ", ".join(f"{a}: {b}" for a, b in zip(self.axis_names, self.boundary_conditions)),
+            "boundaries   " + ", ".join(f"{a}: {b}" + (" (assumed)" if a in self.assumed_boundaries else "")
+                                        for a, b in zip(self.axis_names, self.boundary_conditions)),
             "fields",
         ]
         for f in self.fields:
@@ -190,6 +222,40 @@ class DatasetSpec:
             lines.append("per trajectory " + ", ".join(
                 f"{k} {min(v):.4g}..{max(v):.4g} ({len(v)} values)" for k, v in per_trajectory.items() if v))
         return "\n".join(lines)
+
+
+def _boundary_entries(value: Any, axes: tuple[str, ...], where: str) -> dict[str, str]:
+    """`{axis: kind}` of a `set_boundaries` value, checked against the axes and the kinds."""
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, Mapping):
+        items = [f"{k}={v}" for k, v in value.items()]
+    elif isinstance(value, (list, tuple)) and value:
+        items = [str(v) for v in value]
+    else:
+        raise DataError(f"{where}: boundary_conditions={value!r}; give a kind (\"wall\"), AXIS=KIND (\"x=wall\"), "
+                        "a list of either, or a mapping {axis: kind}")
+    named = ["=" in item for item in items]
+    if all(named):
+        entries = dict((k.strip(), v.strip()) for k, v in (item.split("=", 1) for item in items))
+        unknown = [a for a in entries if a not in axes]
+        if unknown:
+            raise DataError(f"{where}: boundary_conditions={value!r} names axes {unknown}; the data's axes are "
+                            f"{', '.join(axes)}")
+    elif any(named):
+        raise DataError(f"{where}: boundary_conditions={value!r} mixes kinds for every axis with AXIS=KIND "
+                        "entries; give one kind, or AXIS=KIND for each axis to set")
+    elif len(items) in (1, len(axes)):
+        entries = dict(zip(axes, items * len(axes) if len(items) == 1 else items))
+    else:
+        raise DataError(f"{where}: boundary_conditions={value!r} gives {len(items)} kinds for {len(axes)} axes "
+                        f"({', '.join(axes)}); give one kind for every axis, one per axis, or AXIS=KIND")
+    entries = {a: k.lower() for a, k in entries.items()}
+    bad = sorted({k for k in entries.values() if k not in BOUNDARY_CONDITIONS})
+    if bad:
+        raise DataError(f"{where}: boundary_conditions={value!r}: unknown kind {', '.join(bad)}; use one of "
+                        f"{', '.join(BOUNDARY_CONDITIONS)}")
+    return entries
 
 
 def _kind(components: int, d: int) -> str:

@@ -9,7 +9,7 @@ Splits are by trajectory, never by time, and deterministic from a seed.
 from __future__ import annotations
 
 import logging
-from typing import Iterator, Literal, Optional, Sequence
+from typing import Any, Iterator, Literal, Optional, Sequence
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from pde_data.errors import DataError
 from pde_data.layout import Batch, canonical_boundaries
 
 __all__ = ["DEFAULT_FRACTIONS", "MixtureBatchSampler", "MixtureDataset", "WindowDataset", "collate",
-           "split_trajectories"]
+           "split_record", "split_trajectories"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,17 @@ def split_trajectories(n: int, fractions: Sequence[float] = DEFAULT_FRACTIONS,
     perm = np.random.default_rng(seed).permutation(n)
     parts = {"val": perm[:n_val], "test": perm[n_val:n_val + n_test], "train": perm[n_val + n_test:]}
     return {k: np.sort(v) for k, v in parts.items()}
+
+
+def split_record(n: int, seed: int = 0, fractions: Sequence[float] = DEFAULT_FRACTIONS,
+                 max_train: Optional[int] = None) -> dict[str, Any]:
+    """The trajectories of each split as a training run's `WindowDataset`s take them, for its `splits.json`:
+    `train` (the first `max_train` of the training split; all when None), `train_unused`, `val`, `test`."""
+    parts = split_trajectories(n, fractions, seed)
+    train = parts["train"].tolist()
+    used = train[:max_train] if max_train is not None else train
+    return {"n_trajectories": n, "fractions": list(fractions), "seed": seed, "train": used,
+            "train_unused": train[len(used):], "val": parts["val"].tolist(), "test": parts["test"].tolist()}
 
 
 class WindowDataset(Dataset):

@@ -12,11 +12,12 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import typer
 
-from morph.cli.options import PRECISION_HELP, device as run_device
+from morph.cli.options import (BATCH_SIZE_HELP, BOUNDARY_HELP, FORMAT_HELP, OPTION_HELP, PRECISION_HELP, data_options,
+                               device as run_device)
 
 __all__ = ["TEST_FILE", "evaluate_command", "finetune_test_table", "rollout_command"]
 
@@ -26,15 +27,16 @@ logger = logging.getLogger("morph")
 TEST_FILE = "test_metrics.json"
 
 
-def _load(checkpoint: str, data: str, format: str, device: str, cache: Optional[Path]) -> tuple[Any, Any]:
-    """The model (eval mode, on `device`: auto takes a GPU when there is one) and the dataset (a URL
-    read through `cache/remote`)."""
+def _load(checkpoint: str, data: str, format: str, options: dict[str, Any], device: str,
+          cache: Optional[Path]) -> tuple[Any, Any]:
+    """The model (eval mode, on `device`: auto takes a GPU when there is one) and the dataset (read with the
+    reader `options`; a URL read through `cache/remote`)."""
     from morph.checkpoint import load_pretrained
     from morph.train.config import default_cache_dir
     from morph.train.data import open_data
 
     model = load_pretrained(checkpoint).to(run_device(device))
-    dataset = open_data(data, cache or default_cache_dir(), format=format)
+    dataset = open_data(data, cache or default_cache_dir(), format=format, **options)
     return model, dataset
 
 
@@ -56,12 +58,43 @@ def _history(model: Any, history: Optional[int], spec: Any, where: str) -> int:
     return history
 
 
+def _trajectory(model: Any, dataset: Any, traj: Optional[int]) -> int:
+    """--traj; by default the first trajectory of the test split of the model's run (its split seed, as
+    `morph evaluate --split test`). A trajectory of the training split of data the model trained on (its run
+    record's data specs) is rolled out with a warning saying so."""
+    from pde_data import split_trajectories
+    from morph.checkpoint import run_record
+    from rollouts.evaluate import evaluation_setup
+
+    *_, seed, fractions = evaluation_setup(model, dataset.spec.n_steps)
+    parts = split_trajectories(len(dataset), fractions, seed)
+    if traj is None:
+        traj = int(parts["test"][0]) if len(parts["test"]) else 0
+        typer.echo(f"trajectory {traj}: the first of the test split (split seed {seed}; --traj picks another)")
+    elif traj in parts["train"] and _trained_on(run_record(model), dataset.spec):
+        logger.warning("--traj %d is in the training split of the model (it trained on %s with split seed %d): the "
+                       "rollout shows how it fits data it saw; a test trajectory shows how it generalises: --traj %s",
+                       traj, dataset.spec.name, seed, " or ".join(map(str, parts["test"][:3])) or "(none)")
+    return traj
+
+
+def _trained_on(record: Any, spec: Any) -> bool:
+    """Whether the model of run `record` trained on the data of `spec` (same name, trajectories, frames, grid
+    and fields as one of its datasets)."""
+    if record is None:
+        return False
+    mine = json.loads(spec.to_json())
+    keys = ("name", "n_trajectories", "n_steps", "grid_shape", "fields")
+    return any(all(other.get(k) == mine[k] for k in keys) for other in record.data_specs)
+
+
 def rollout_command(
     checkpoint: str = typer.Option(..., "--checkpoint", help="checkpoint directory, or 'starter'"),
     data: str = typer.Option(..., "--data", help="dataset path or URL (any format `morph data convert` reads)"),
     steps: int = typer.Option(..., "--steps", help="steps to roll out (K)"),
     out: Path = typer.Option(..., "--out", help="output FILE.nc or FILE.zarr (truth and prediction)"),
-    traj: int = typer.Option(0, "--traj", help="trajectory index"),
+    traj: Optional[int] = typer.Option(None, "--traj", help="trajectory index (default: the first of the test "
+                                       "split the model's training held out, as morph evaluate scores)"),
     start: int = typer.Option(0, "--start", help="first history frame"),
     history: Optional[int] = typer.Option(None, "--history",
                                           help="history frames k (default: the training history)"),
@@ -71,7 +104,9 @@ def rollout_command(
                                          help="feed the true frames back (one-step forecasts)"),
     max_growth: float = typer.Option(1e3, "--max-growth",
                                      help="diverged when |value| > this x the history's RMS"),
-    format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
+    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
@@ -87,9 +122,10 @@ def rollout_command(
     from rollouts import RolloutDiverged, compute_metrics, plot_rollout, rollout, save_xarray, to_xarray
 
     logging.getLogger("matplotlib").setLevel(logging.WARNING)  # its animation writer logs at INFO
-    model, dataset = _load(checkpoint, data, format, device, cache)
+    model, dataset = _load(checkpoint, data, format, data_options(option, boundary), device, cache)
     spec = dataset.spec
     where = str(data)  # the path as the user gave it (spec.source may be the original, pre-convert file)
+    traj = _trajectory(model, dataset, traj)
     if not 0 <= traj < len(dataset):
         raise DataError(f"{where}: --traj {traj} out of range; the dataset has {len(dataset)} trajectories "
                         f"(0..{len(dataset) - 1})")
@@ -140,11 +176,13 @@ def evaluate_command(
     split_seed: Optional[int] = typer.Option(None, "--split-seed",
                                              help="seed of the split (default: the training run's)"),
     stride: Optional[int] = typer.Option(None, "--stride", help="frames between windows (default: horizon)"),
-    batch_size: int = typer.Option(8, "--batch-size"),
+    batch_size: int = typer.Option(8, "--batch-size", help=BATCH_SIZE_HELP),
     max_growth: float = typer.Option(1e3, "--max-growth",
                                      help="diverged when |value| > this x the history's RMS"),
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics to this JSON file"),
-    format: str = typer.Option("auto", "--format", help="reader name of --data, or auto"),
+    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
     precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
@@ -156,7 +194,7 @@ def evaluate_command(
     from pde_data.files import write_json_atomic
     from rollouts import evaluate
 
-    model, dataset = _load(checkpoint, data, format, device, cache)
+    model, dataset = _load(checkpoint, data, format, data_options(option, boundary), device, cache)
     spec = dataset.spec
     k = _history(model, history, spec, spec.source or spec.name)
     result = evaluate(model, dataset, horizon=horizon, history=k, split=split, split_seed=split_seed,

@@ -78,14 +78,20 @@ def main(argv: Optional[List[str]] = None) -> None:
     from pde_data import DataError
 
     from morph.checkpoint import CheckpointError
+    from morph.cli.options import CliFormatter, cli_words
     from morph.config import ConfigError
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()  # library log lines in the command line's words (cli_words)
+    handler.setFormatter(CliFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     for noisy in ("accelerate", "torch.distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         app(args=argv, standalone_mode=False)
-    except (DataError, ConfigError, CheckpointError, MissingPlugin) as err:
+    except DataError as err:  # the data layer names its arguments: said as the flags that set them
+        typer.echo(f"error: {cli_words(str(err))}", err=True)
+        sys.exit(2)
+    except (ConfigError, CheckpointError, MissingPlugin) as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(2)
     except RuntimeError as err:  # a training run stopped by a NaN loss: the message says why and what to do

@@ -7,18 +7,11 @@ from typing import List, Optional
 
 import typer
 
-from morph.cli.options import parse_options
+from morph.cli.options import BOUNDARY_HELP, FORMAT_HELP, OPTION_HELP, data_options, parse_options
 
 __all__ = ["data_app"]
 
 data_app = typer.Typer(help="Open, simulate, convert and inspect PDE datasets.", no_args_is_help=True)
-
-
-def _reader_options(option: Optional[List[str]], layout: Optional[str]) -> dict:
-    options = parse_options(option)
-    if layout is not None:
-        options["layout"] = layout
-    return options
 
 
 @data_app.command("list")
@@ -30,7 +23,7 @@ def data_list() -> None:
                "trajectory):")
     for sim in sorted(SIMULATORS.values(), key=lambda sim: (sim.n_spatial_dims, sim.name)):
         typer.echo("  " + sim.describe().replace("\n", "\n  "))
-    typer.echo("readers (morph data convert SRC --format NAME, or auto):")
+    typer.echo("readers (morph data convert SRC --format NAME, or auto; layouts and options: docs/formats.md):")
     for reader in READERS.values():
         typer.echo(f"  {reader.name:<24} {reader.description}")
 
@@ -42,7 +35,7 @@ def data_generate(
     n_traj: int = typer.Option(16, "--n-traj", help="number of trajectories"),
     steps: int = typer.Option(20, "--steps", help="frames per trajectory"),
     resolution: Optional[int] = typer.Option(None, "--resolution", help="grid points per axis"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="random seed of the initial conditions and drawn parameters"),
     param: Optional[List[str]] = typer.Option(None, "--param",
                                               help="physical parameter KEY=VALUE, repeatable (see `morph data list`)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing store"),
@@ -80,30 +73,33 @@ def data_corpus(
 def data_convert(
     src: str = typer.Argument(..., help="source file, directory or URL"),
     out: Path = typer.Option(..., "--out", help="output store, e.g. data.zarr"),
-    format: str = typer.Option("auto", "--format", help="reader name (see `morph data list`) or auto"),
+    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     layout: Optional[str] = typer.Option(None, "--layout", help='array layout, e.g. "N T X Y" (arrays reader)'),
-    option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE (JSON value)"),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing store"),
 ) -> None:
-    """Convert a dataset in any supported format into a canonical zarr store."""
+    """Convert a dataset in any supported format into a canonical zarr store (formats: docs/formats.md)."""
     from pde_data import convert
 
-    store = convert(src, out, format=format, overwrite=overwrite, **_reader_options(option, layout))
+    store = convert(src, out, format=format, overwrite=overwrite, **data_options(option, boundary, layout=layout))
     typer.echo(f"wrote {out}: {store!r}")
 
 
 @data_app.command("inspect")
 def data_inspect(
     path: str = typer.Argument(..., help="dataset file, directory or URL"),
-    format: str = typer.Option("auto", "--format"),
+    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     layout: Optional[str] = typer.Option(None, "--layout", help='array layout, e.g. "N T X Y"'),
-    option: Optional[List[str]] = typer.Option(None, "--option", help="reader option KEY=VALUE"),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
     max_traj: int = typer.Option(32, "--max-traj", help="trajectories to read for statistics when the source has none"),
 ) -> None:
-    """Print N, T, fields with components, grid, dt, boundary conditions and statistics."""
+    """Print N, T, fields with components, grid, dt, boundary conditions and statistics (formats:
+    docs/formats.md)."""
     import pde_data
 
-    dataset = pde_data.open(path, format=format, **_reader_options(option, layout))
+    dataset = pde_data.open(path, format=format, **data_options(option, boundary, layout=layout))
     spec = dataset.spec
     note = ""
     if not spec.stats:

@@ -1,14 +1,19 @@
-"""What every command shares: `--option KEY=VALUE` parsing and the one flags -> config merge."""
+"""What every command shares: the data flags (`--format`, `--option KEY=VALUE`, `--boundary`) and the one
+mapping from the data layer's argument names to them, and the one flags -> config merge."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any, List, Mapping, Optional
 
 from pde_data import DataError
+from pde_data.errors import FORMATS_PAGE
 
-__all__ = ["COMPILE_HELP", "MAX_MINUTES_HELP", "NAN_MAX_SKIPS_HELP", "NAN_POLICY_HELP", "PRECISION_HELP", "device",
-           "merge_flags", "parse_options"]
+__all__ = ["BATCH_SIZE_HELP", "BOUNDARY_HELP", "COMPILE_HELP", "DATA_FLAGS", "EPOCHS_HELP", "FORMAT_HELP",
+           "MAX_MINUTES_HELP", "NAN_MAX_SKIPS_HELP", "NAN_POLICY_HELP", "OPTION_HELP", "PRECISION_HELP",
+           "SEED_HELP", "CliFormatter", "cli_words", "data_options", "device", "merge_flags", "parse_options"]
 
 #: Help of every command's precision flag (`morph.precision`).
 PRECISION_HELP = ("auto (bfloat16 where the GPU or CPU computes it natively, AVX512-BF16 or AMX; else float32), "
@@ -22,6 +27,53 @@ NAN_POLICY_HELP = ("at a NaN or infinite loss: stop (default; the run ends with 
                    "dataset, its last checkpoint untouched) or skip (no update for that step; at most "
                    "--nan-max-skips of them)")
 NAN_MAX_SKIPS_HELP = "with --nan-policy skip: the non-finite steps a run may skip before it stops (default 10)"
+#: Help of the data flags of every command that reads data.
+FORMAT_HELP = f"reader of the data: auto (detected) or a name of `morph data list`; layouts: {FORMATS_PAGE}"
+OPTION_HELP = (f"reader option KEY=VALUE (VALUE parsed as JSON when it parses), repeatable; each reader's keys: "
+               f"{FORMATS_PAGE}")
+#: Help of the flags every training and evaluation command shares.
+EPOCHS_HELP = "passes over the training windows (--steps wins when both are given)"
+BATCH_SIZE_HELP = "windows per batch"
+SEED_HELP = "random seed of the weights and the order of the batches (the train/val/test split has its own, split_seed)"
+BOUNDARY_HELP = ("the data's boundary condition, where the file does not say it or says it wrong: periodic, wall or "
+                 "open for every axis (--boundary wall), or per axis (--boundary x=wall, repeatable)")
+
+#: The data layer's argument names and the flags that set them on the command line; every other reader option
+#: is `--option KEY=...`. `cli_words` says library messages in these words.
+DATA_FLAGS = {"format": "--format", "boundary_conditions": "--boundary"}
+
+
+def data_options(option: Optional[List[str]], boundary: Optional[List[str]], **named: Any) -> dict[str, Any]:
+    """The reader options of `--option KEY=VALUE` pairs, `--boundary` values (as `boundary_conditions`:
+    one value, or the list of them) and flags given by name (e.g. `layout` of `morph data`; None: not given)."""
+    options = parse_options(option)
+    given = {key: value for key, value in named.items() if value is not None}
+    if boundary:
+        given["boundary_conditions"] = boundary[0] if len(boundary) == 1 else list(boundary)
+    both = sorted(set(given) & set(options))
+    if both:
+        raise DataError(f"{both[0]} is given twice, by --option and by {DATA_FLAGS.get(both[0], '--' + both[0])}; "
+                        "give it once")
+    return {**options, **given}
+
+
+def cli_words(text: str) -> str:
+    """A message of the data layer with its argument names said as the flags that set them: `format=` as
+    `--format `, `boundary_conditions=` as `--boundary `, any other reader option `KEY=` as `--option KEY=` (not
+    where the text says `--option KEY=` already)."""
+    from pde_data import READERS
+
+    keys = {key for reader in READERS.values() for key in reader.option_names} | set(DATA_FLAGS)
+    names = "|".join(sorted(keys, key=len, reverse=True))
+    pattern = r"(?<!--option )(?<!--option ')(?<!--option \")(?<![\w.\-])(" + names + r")="
+    return re.sub(pattern, lambda m: f"{DATA_FLAGS[m[1]]} " if m[1] in DATA_FLAGS else f"--option {m[1]}=", text)
+
+
+class CliFormatter(logging.Formatter):
+    """Log lines of the command line: library messages in `cli_words`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return cli_words(super().format(record))
 
 
 def parse_options(options: Optional[List[str]], flag: str = "--option",

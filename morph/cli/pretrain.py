@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, List, Optional
 
 import typer
 
-from morph.cli.options import (COMPILE_HELP, MAX_MINUTES_HELP, NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, PRECISION_HELP,
-                               merge_flags, parse_options)
+from morph.cli.options import (BATCH_SIZE_HELP, BOUNDARY_HELP, COMPILE_HELP, EPOCHS_HELP, FORMAT_HELP, MAX_MINUTES_HELP,
+                               NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, OPTION_HELP, PRECISION_HELP, SEED_HELP,
+                               data_options, merge_flags, parse_options)
 
 __all__ = ["pretrain_command"]
 
@@ -20,7 +24,10 @@ def pretrain_command(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file with TrainConfig keys"),
     dataset: Optional[List[str]] = typer.Option(
         None, "--dataset", help="simulator name, path, URL or corpus:DIR (morph data corpus), optionally "
-        "NAME:WEIGHT; repeat for a mix"),
+        "NAME:WEIGHT; repeat for a mix (files are read as --format, --option and --boundary say)"),
+    format: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP + " (every --dataset file)"),
+    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP + " (every --dataset file)"),
+    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP + " (every --dataset file)"),
     exclude: Optional[List[str]] = typer.Option(
         None, "--exclude", help="leave this simulator out of the corpus:DIR datasets (leave-family-out); repeat "
         "for several"),
@@ -34,20 +41,20 @@ def pretrain_command(
         None, "--init-checkpoint", help="start from these weights (\"starter\", a checkpoint or run directory); "
         "grown to data with more fields or components"),
     history: Optional[int] = typer.Option(None, "--history", help="history length k"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="batch size per dataset"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help=BATCH_SIZE_HELP + " (per dataset)"),
     steps: Optional[int] = typer.Option(None, "--steps", help="optimiser steps (overrides epochs)"),
-    epochs: Optional[int] = typer.Option(None, "--epochs"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=EPOCHS_HELP),
     lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate (warmup + cosine)"),
     warmup: Optional[int] = typer.Option(None, "--warmup", help="warmup steps"),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay"),
-    grad_clip: Optional[float] = typer.Option(None, "--grad-clip"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay"),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="clip the gradient norm to this"),
     grad_accum: Optional[int] = typer.Option(None, "--grad-accum", help="gradient accumulation steps"),
     nan_policy: Optional[str] = typer.Option(None, "--nan-policy", help=NAN_POLICY_HELP),
     nan_max_skips: Optional[int] = typer.Option(None, "--nan-max-skips", help=NAN_MAX_SKIPS_HELP),
     max_minutes: Optional[float] = typer.Option(None, "--max-minutes", help=MAX_MINUTES_HELP),
     mixed_precision: Optional[str] = typer.Option(None, "--mixed-precision", help=PRECISION_HELP + " (or fp16)"),
     compile: Optional[bool] = typer.Option(None, "--compile/--no-compile", help=COMPILE_HELP),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", help=SEED_HELP),
     out: Optional[str] = typer.Option(None, "--out", help="output directory (default runs/pretrain)"),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="save every N steps"),
     curriculum_steps: Optional[int] = typer.Option(None, "--curriculum-steps", help="steps with history 1 first"),
@@ -87,6 +94,8 @@ def pretrain_command(
                  patch_jitter=patch_jitter, loss_balance=loss_balance, cache_dir=cache,
                  num_workers=num_workers, datasets=list(dataset) if dataset else None,
                  model={"preset": preset, **parse_options(model_option)})
+    if format is not None or option or boundary:
+        flags["datasets"] = _read_files_with(flags["datasets"], format, data_options(option, boundary))
     run_dir = out or TrainConfig.output_dir
     saved = TrainConfig.from_run(run_dir) if resume and config is None else None
     if exclude:  # into the corpus:DIR entries as given (--dataset, else the config file's), before they expand
@@ -105,7 +114,39 @@ def pretrain_command(
     train_config = TrainConfig.from_dict(merge_flags(values, flags))
     logger.info("data cache: %s", train_config.cache)
     result = train(train_config, resume=resume, progress=not quiet)
+    if int(os.environ.get("RANK", "0")) == 0:  # the main process of a launch writes it
+        _write_splits(Path(result.output_dir), train_config)
     if result.per_dataset:
         typer.echo(f"\nvalidation, next step ({result.steps} steps, {result.seconds / 60:.1f} min):")
         typer.echo(result.table())
         typer.echo(f"\ncheckpoint: {result.checkpoint}")
+
+
+def _write_splits(out: Path, config: Any) -> None:
+    """`splits.json` in the run directory, as a fine-tune writes it: per dataset (in the order of its
+    `data_specs.json`) the trajectories of each split of the run's split seed."""
+    from pde_data.files import write_text_atomic
+    from pde_data.windows import split_record
+
+    specs = json.loads((out / "data_specs.json").read_text())
+    datasets = [{"name": spec["name"], "source": source.source,
+                 **split_record(spec["n_trajectories"], config.split_seed, max_train=source.max_train_traj)}
+                for spec, source in zip(specs, config.datasets)]
+    record = {"seed": config.split_seed, "datasets": datasets}
+    write_text_atomic(out / "splits.json", json.dumps(record, indent=2) + "\n")
+
+
+def _read_files_with(datasets: Optional[list[str]], format: Optional[str], options: dict[str, Any]) -> list[Any]:
+    """The --dataset entries, those that are files, directories or URLs read with `format` and the reader
+    `options` (simulators and corpus:DIR entries unchanged); a ConfigError when none is a file."""
+    from pde_data import SIMULATORS
+
+    from morph.train.config import CORPUS_PREFIX, ConfigError, DataSource
+
+    sources = [DataSource.parse(d) for d in datasets or []]
+    is_file = [s.source not in SIMULATORS and not s.source.startswith(CORPUS_PREFIX) for s in sources]
+    if not any(is_file):
+        raise ConfigError(f"--format, --option and --boundary say how to read the --dataset files, and none is given "
+                          f"(datasets: {', '.join(s.source for s in sources) or 'none'}); add --dataset PATH")
+    return [dataclasses.replace(s, format=format or s.format, options={**s.options, **options}) if file else s
+            for s, file in zip(sources, is_file)]

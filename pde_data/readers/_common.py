@@ -16,7 +16,7 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
-from pde_data.errors import DataError
+from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.remote import fetch, is_url, redact, remote_config
 from pde_data.remote_file import RemoteFile, local_copy
 
@@ -60,7 +60,7 @@ def open_h5(path: str, remote: Any = None) -> Any:
         if isinstance(cause, DataError):  # a failed read of the remote file, raised inside h5py
             raise cause from err
         raise DataError(f"{where}: cannot be opened as HDF5 ({err}); check the path and that "
-                        "the file is complete (not still downloading)") from err
+                        f"the file is complete (not still downloading); the formats read: {FORMATS_PAGE}") from err
 
 
 def is_hdf5(path: str, remote: Any = None) -> bool:
@@ -78,6 +78,27 @@ def is_hdf5(path: str, remote: Any = None) -> bool:
         return bool(h5py.is_hdf5(path))
     except OSError:
         return False
+
+
+def checked_coordinate(values: Any, sizes: Sequence[int], what: str, axis: str, time: bool = False) -> np.ndarray:
+    """The 1-D coordinate `values` checked against the axis it labels, cut to the axis: it must have as many
+    entries as one of `sizes` (the first is the axis length; PDEBench's time coordinates hold one more), be
+    finite and strictly monotonic (increasing, for `time`). `what` names the file and the dataset, `axis` the
+    axis in words (e.g. "the 30 frames of `tensor`"); a `DataError` says which check failed."""
+    c = np.asarray(values, dtype=np.float64).reshape(-1)
+    if c.size not in sizes:
+        raise DataError(f"{what} has {c.size} entries for {axis}; it needs {' or '.join(map(str, sizes))}: fix "
+                        f"the coordinate or the data (layouts: {FORMATS_PAGE})")
+    c = c[: sizes[0]]
+    if not np.isfinite(c).all():
+        raise DataError(f"{what} has NaN/Inf entries (at index {int(np.argmin(np.isfinite(c)))}); fix the coordinate")
+    steps = np.diff(c)
+    if not ((steps > 0).all() or (not time and (steps < 0).all())):
+        k = int(np.argmax(steps <= 0)) if time or steps[0] > 0 else int(np.argmax(steps >= 0))
+        order = "increasing" if time else "monotonic"
+        raise DataError(f"{what} is not strictly {order} (entries {k} and {k + 1}: {c[k]:g}, {c[k + 1]:g}) over "
+                        f"{axis}; the frames must be in {'time' if time else 'grid'} order")
+    return c
 
 
 def uniform_step(coord: Any, what: str) -> Optional[float]:

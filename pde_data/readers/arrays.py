@@ -1,5 +1,5 @@
 """Plain arrays: `.npy`, `.npz`, zarr arrays and groups (not the canonical store),
-described by a `layout=` string.
+described by a `layout=` string (for users: docs/formats.md).
 
 Layout letters (one per axis, case-insensitive, spaces optional): `N`
 trajectory, `T` time (required), `F` field, `C` component, and space as
@@ -37,7 +37,7 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
-from pde_data.errors import DataError
+from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import AxisView, check_first_frame, field_groups
 from pde_data.readers.xarray_zarr import zarr_layout
@@ -74,12 +74,12 @@ def parse_layout(layout: str, ndim: int, where: str) -> list[str]:
     """`"N T X Y"` -> `["N", "T", "X", "Y"]`, checked against an array of `ndim` dims."""
     if not isinstance(layout, str) or not layout.strip():
         raise DataError(f"{where}: layout= is required for plain arrays, a string of axis letters "
-                        "such as 'N T X Y', 'N T X Y C' or 'N T F C D H W'")
+                        f"such as 'N T X Y', 'N T X Y C' or 'N T F C D H W' (the letters: {FORMATS_PAGE})")
     letters = layout.upper().split() if " " in layout.strip() else list(layout.upper().strip())
     bad = [a for a in letters if len(a) != 1 or a not in _KNOWN]
     if bad:
         raise DataError(f"{where}: layout {layout!r} has unknown letters {bad}; use N T F C and "
-                        "space as X Y Z or D H W")
+                        f"space as X Y Z or D H W ({FORMATS_PAGE})")
     if len(set(letters)) != len(letters):
         raise DataError(f"{where}: layout {layout!r} repeats a letter")
     if len(letters) != ndim:
@@ -185,13 +185,12 @@ def open_arrays(path: str, layout: Any = None, fields: Any = None, key: Optional
     first = next(iter(out.values()))
     n, t, _, *grid = first.shape
     _, axis_names = _lazy_letters(letters)
-    d = len(grid)
-    bcs = (boundary_conditions,) * d if isinstance(boundary_conditions, str) else boundary_conditions
     spec = DatasetSpec(
         name=name or os.path.splitext(os.path.basename(path.rstrip("/")))[0], grid_shape=tuple(grid),
         fields=tuple(FieldSpec(k, int(a.shape[2])) for k, a in out.items()), n_trajectories=n,
-        n_steps=t, dt=dt, spacing=spacing, boundary_conditions=tuple(bcs or ()),
-        axis_names=axis_names, source=path, format="arrays")
+        n_steps=t, dt=dt, spacing=spacing, axis_names=axis_names, source=path, format="arrays")
+    if boundary_conditions is not None:
+        spec.set_boundaries(boundary_conditions)
     reopen = functools.partial(open_arrays, path, layout=layout, fields=fields, key=key, dt=dt,
                                spacing=spacing, boundary_conditions=boundary_conditions, name=name,
                                check_finite=check_finite)
@@ -222,7 +221,8 @@ def _load(path: str) -> dict[str, Any]:
         if STORE_ATTRIBUTE in node.attrs:
             raise DataError(f"{path}: is a canonical morph-pde store; open it with format='store'")
         return {k: node[k] for k in node.array_keys()}
-    raise DataError(f"{path}: not a .npy, .npz or zarr array/group; pass format=... for another reader")
+    raise DataError(f"{path}: not a .npy, .npz or zarr array/group; pass format=... for another reader "
+                    f"(the formats read: {FORMATS_PAGE})")
 
 
 def _npz(path: str) -> dict[str, Any]:

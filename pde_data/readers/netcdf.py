@@ -1,4 +1,4 @@
-"""netCDF (and anything `xarray.open_dataset` opens), read lazily through xarray.
+"""netCDF (and anything `xarray.open_dataset` opens), read lazily through xarray (for users: docs/formats.md).
 
 Which dims are what (keywords, or all at once with `dims={"sample": "traj",
 "time": "t", "space": ["x", "y"], "channel": "c"}`):
@@ -21,8 +21,8 @@ variables `u, v[, w]` group into `velocity`, `vx, vy[, vz]` / `v_x, ...` /
 `velocity_x, ...` / `Bx, By` into one vector field, when all d components are
 there. A variable without the sample or time dim is broadcast along it.
 Spacing and dt come from the coordinates of the space and time dims (datetime
-time in seconds). `boundary_conditions=` (one string or one per axis) sets the
-spec's boundaries, unknown otherwise. `from_xarray(ds, ...)` opens an
+time in seconds). `boundary_conditions=` (`DatasetSpec.set_boundaries`: one kind, one per
+axis, or AXIS=KIND) sets the spec's boundaries, unknown otherwise. `from_xarray(ds, ...)` opens an
 in-memory or already opened `xarray.Dataset` the same way.
 """
 
@@ -36,14 +36,14 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
-from pde_data.errors import DataError
-from pde_data.readers.registry import Reader, register
-from pde_data.readers._common import check_first_frame, json_attrs, spacing_of, uniform_step
+from pde_data.errors import FORMATS_PAGE, DataError
+from pde_data.readers.registry import Reader, keyword_names, register
+from pde_data.readers._common import check_first_frame, checked_coordinate, json_attrs, spacing_of, uniform_step
 from pde_data.remote import is_url, local_path, redact, remote_config
 from pde_data.remote_file import RemoteFile
 from pde_data.spec import DatasetSpec, FieldSpec
 
-__all__ = ["from_xarray", "open_netcdf", "sniff"]
+__all__ = ["XARRAY_OPTIONS", "from_xarray", "open_netcdf", "sniff"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,8 @@ def open_netcdf(path: str, engine: Optional[str] = None, remote: Any = None, **o
     try:
         ds = xr.open_dataset(path, engine=engine, cache=False)
     except (OSError, ValueError, TypeError) as err:
-        raise DataError(f"{path}: xarray cannot open it ({err}); check the file, or pass engine=...") from err
+        raise DataError(f"{path}: xarray cannot open it ({err}); check the file, or pass engine=... "
+                        f"(the formats read: {FORMATS_PAGE})") from err
     reopen = functools.partial(open_netcdf, path, engine=engine, **options)
     return from_xarray(ds, source=path, reopen=reopen, **options)
 
@@ -129,13 +130,13 @@ def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims:
     time_dim = time_dim or next((d for d in _TIME if d in ds.sizes), None)
     if time_dim is None:
         raise DataError(f"{where}: no time dim among {all_dims}; pass time_dim=... (dims named time/t "
-                        "are found automatically)")
+                        f"are found automatically; {FORMATS_PAGE})")
     if not space_dims:
         space_dims = [d for d in ("x", "y", "z") if d in ds.sizes] or \
                      [d for d in all_dims if d in ("lon", "longitude", "lat", "latitude")]
     if not 1 <= len(space_dims) <= 3:
         raise DataError(f"{where}: space dims {space_dims} of {all_dims}; pass space_dims=[...] "
-                        "naming 1 to 3 spatial dims")
+                        f"naming 1 to 3 spatial dims ({FORMATS_PAGE})")
     letters = dict(zip(space_dims, "xyz"))
     roles = {**letters, time_dim: "t", **({sample_dim: "n"} if sample_dim else {}),
              **({channel_dim: "c"} if channel_dim else {})}
@@ -152,20 +153,24 @@ def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims:
         order = axes[0]
         arrays[fname] = LazyField([_XSource(da, order) for da in sources],
                                   " ".join(roles[d] for d in order), n=n, t=t)
-    coords = [ds[d].values if d in ds.coords else None for d in space_dims]
+    coords = [checked_coordinate(ds[d].values, (ds.sizes[d],), f"{where}: coordinate {d!r}", f"dim {d!r}")
+              if d in ds.coords and np.issubdtype(ds[d].dtype, np.number) else None for d in space_dims]
     tc = ds[time_dim].values if time_dim in ds.coords else None
     if tc is not None and np.issubdtype(tc.dtype, np.datetime64):
         tc = (tc - tc[0]) / np.timedelta64(1, "s")
-    d = len(space_dims)
-    bcs = (boundary_conditions,) * d if isinstance(boundary_conditions, str) else boundary_conditions
+    if tc is not None:
+        tc = checked_coordinate(tc, (t,), f"{where}: coordinate {time_dim!r}", f"the {t} frames of dim {time_dim!r}",
+                                time=True)
     grid = tuple(int(ds.sizes[s]) for s in space_dims)
     stem = os.path.splitext(os.path.basename(source.rstrip("/")))[0] if source else "xarray"
     spec = DatasetSpec(
         name=name or str(ds.attrs.get("dataset_name", stem)), grid_shape=grid,
         fields=tuple(FieldSpec(k, a.components) for k, a in arrays.items()), n_trajectories=n,
         n_steps=t, dt=uniform_step(tc, f"{where} {time_dim}") if tc is not None else None,
-        spacing=spacing_of(coords, where), boundary_conditions=tuple(bcs or ()),
-        axis_names=tuple(space_dims), source=source, format=format, attrs=json_attrs(ds.attrs))
+        spacing=spacing_of(coords, where), axis_names=tuple(space_dims), source=source, format=format,
+        attrs=json_attrs(ds.attrs))
+    if boundary_conditions is not None:
+        spec.set_boundaries(boundary_conditions)
     out = PDEDataset(spec, arrays, reopen=reopen)
     return check_first_frame(out) if check_finite else out
 
@@ -218,7 +223,7 @@ def _select(ds: Any, fields: Any, channels: Any, channel_dim: Optional[str], var
         return {k: [get(v) for v in vs] for k, vs in chosen.items()}
     if not candidates:
         raise DataError(f"{where}: no variable spans dims {sorted(needed)}; variables are "
-                        f"{ {v: ds[v].dims for v in names} }; pass fields=... and dims=...")
+                        f"{ {v: ds[v].dims for v in names} }; pass fields=... and dims=... ({FORMATS_PAGE})")
     return {k: [ds[v] for v in vs] for k, vs in _group_vectors(candidates, len(space_dims)).items()}
 
 
@@ -260,5 +265,8 @@ class _XSource:
         return np.asarray(self.da.isel(sel).transpose(*kept).values)
 
 
+#: The options of `from_xarray` a user gives (the readers that open through it set the others).
+XARRAY_OPTIONS = keyword_names(from_xarray, skip=1, exclude=("source", "reopen", "format"))
+
 register(Reader("netcdf", "netCDF / anything xarray opens (dims and variable grouping by name or option)",
-                sniff, open_netcdf, remote=True))
+                sniff, open_netcdf, remote=True, options=("engine", *XARRAY_OPTIONS)))

@@ -1,6 +1,6 @@
 """PDEArena HDF5 files, opened lazily in place.
 
-Layouts (FORMATS.md): one group per split (`train`, `valid` or `test`; pick
+Layouts (docs/formats.md, for users): one group per split (`train`, `valid` or `test`; pick
 one with `split=` when a file holds several) holding either
 
 - Navier-Stokes 2D (`NavierStokes2D_{mode}_{seed}_{buoyancy}.h5`): `u`
@@ -19,9 +19,9 @@ import os
 from typing import Any, Optional
 
 from pde_data.dataset import LazyField, PDEDataset
-from pde_data.errors import DataError
+from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
-from pde_data.readers._common import check_first_frame, is_hdf5, open_h5, spacing_of, uniform_step
+from pde_data.readers._common import check_first_frame, checked_coordinate, is_hdf5, open_h5, spacing_of, uniform_step
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = ["open_pdearena", "sniff"]
@@ -75,10 +75,14 @@ def open_pdearena(path: str, split: Optional[str] = None, check_finite: bool = T
         keys = sorted(g.keys())
         f.close()
         raise DataError(f"{path}: group {split!r} holds {keys}; expected u/vx/vy (Navier-Stokes 2D) "
-                        "or d_field/h_field (Maxwell 3D)")
+                        f"or d_field/h_field (Maxwell 3D; the layouts: {FORMATS_PAGE})")
     n, t, _, *grid = arrays[next(iter(arrays))].shape
-    coords = [g[a][0] if a in g and g[a].ndim == 2 else None for a in axes]
-    dt = uniform_step(g["t"][0], f"{path} {split}/t") if "t" in g and g["t"].ndim == 2 else None
+    first = next(iter(arrays))
+    coords = [checked_coordinate(g[a][0], (size,), f"{path}: {split}/{a}", f"the {size} cells along {a} of {first}")
+              if a in g and g[a].ndim == 2 else None for a, size in zip(axes, grid)]
+    times = checked_coordinate(g["t"][0], (t,), f"{path}: {split}/t", f"the {t} frames of {first}", time=True) \
+        if "t" in g and g["t"].ndim == 2 else None
+    dt = uniform_step(times, f"{path} {split}/t") if times is not None else None
     spec = DatasetSpec(
         name=os.path.splitext(os.path.basename(path))[0], grid_shape=tuple(grid),
         fields=tuple(FieldSpec(k, a.components) for k, a in arrays.items()), n_trajectories=n,

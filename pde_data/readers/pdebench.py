@@ -1,11 +1,11 @@
 """PDEBench HDF5 files, opened lazily in place.
 
-Layouts (see FORMATS.md):
+Layouts (for users: docs/formats.md):
 
 - single array (`1D_Advection_Sols_beta*.hdf5`, `1D_Burgers_Sols_Nu*.hdf5`,
   `ReacDiff_Nu*_Rho*.hdf5`): `tensor (N, T, X[, Y[, Z]])`, `x-coordinate (X,)`,
   `t-coordinate (T + 1,)` -> one scalar field `u` (rename with `fields=["c"]`);
-  periodic boundaries.
+  boundaries assumed periodic (the file does not say; `spec.assumed_boundaries`).
 - compressible CFD (`*_CFD_*`): `density`, `pressure`, `Vx[, Vy[, Vz]]`
   `(N, T, *space)` -> `density`, `pressure` scalars and ONE `velocity` vector
   with as many components as spatial dims; boundaries from the file name
@@ -26,18 +26,21 @@ Layouts (see FORMATS.md):
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from typing import Any, Optional
 
 from pde_data.dataset import LazyField, PDEDataset
-from pde_data.errors import DataError
+from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
-from pde_data.readers._common import (AxisView, Stack, check_first_frame, field_groups, is_hdf5, json_attrs,
-                                      open_h5, spacing_of, stream_chunks, uniform_step)
+from pde_data.readers._common import (AxisView, Stack, check_first_frame, checked_coordinate, field_groups, is_hdf5,
+                                      json_attrs, open_h5, spacing_of, stream_chunks, uniform_step)
 from pde_data.remote import is_url, local_path, remote_config
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = ["open_pdebench", "sniff"]
+
+logger = logging.getLogger(__name__)
 
 _SPACE = "xyz"
 
@@ -85,7 +88,7 @@ def open_pdebench(path: str, fields: Any = None, include_force: bool = True,
         f.close()
         raise DataError(f"{path}: not a PDEBench layout (root keys {keys}); "
                         "expected `tensor`, `density/pressure/Vx`, `velocity/particles` or "
-                        "groups '0000', ...; pass format=... for another reader")
+                        f"groups '0000', ... (layouts: {FORMATS_PAGE}); pass format=... for another reader")
     if kind == "darcy":
         f.close()
         raise DataError(f"{path}: a PDEBench Darcy flow file (`tensor (N, 1, X, Y)` with `nu`, no "
@@ -106,7 +109,7 @@ def open_pdebench(path: str, fields: Any = None, include_force: bool = True,
             attrs=json_attrs({k: v for k, v in f.attrs.items() if k != "config"}), **spec_kw)
     except KeyError as err:
         f.close()
-        raise DataError(f"{path}: missing key {err} for a PDEBench {kind} file") from err
+        raise DataError(f"{path}: missing key {err} for a PDEBench {kind} file (its layout: {FORMATS_PAGE})") from err
     except DataError:
         f.close()
         raise
@@ -126,11 +129,29 @@ def _single(f: Any, path: str, name: str, fields: Any, **_: Any) -> tuple[dict, 
     tensor = f["tensor"]  # (N, T, *space)
     space = _space_letters(tensor.ndim - 2, path, "tensor")
     groups = field_groups(fields if fields is not None else ["u"], 1, f"{path} fields=")
-    coords = [f[f"{a}-coordinate"][:] if f"{a}-coordinate" in f else None for a in _SPACE[: tensor.ndim - 2]]
-    t = f["t-coordinate"][: tensor.shape[1]]
-    spec_kw = dict(dt=uniform_step(t, f"{path} t-coordinate"), spacing=spacing_of(coords, path),
-                   boundary_conditions=("periodic",) * (tensor.ndim - 2))
+    d = tensor.ndim - 2
+    # the file does not say: PDEBench's advection, Burgers and reaction-diffusion generators are periodic
+    spec_kw = dict(**_coordinates(f, path, "tensor", time_required=True), boundary_conditions=("periodic",) * d,
+                   assumed_boundaries=tuple(_SPACE[:d]))
     return {groups[0][0]: LazyField([tensor], f"n t {space}")}, spec_kw
+
+
+def _coordinates(f: Any, path: str, key: str, time_required: bool = False) -> dict[str, Any]:
+    """dt and spacing of a single-array or CFD file, from `t-coordinate` and `x-coordinate`, ..., each checked
+    against `key (N, T, *space)`; a missing coordinate leaves its value out (logged), or for `t-coordinate`
+    with `time_required` is a DataError."""
+    n_steps, *grid = f[key].shape[1:]
+    coords = [checked_coordinate(f[f"{a}-coordinate"], (g,), f"{path}: {a}-coordinate", f"the {g} cells along {a} "
+                                 f"of `{key}`") if f"{a}-coordinate" in f else None for a, g in zip(_SPACE, grid)]
+    if "t-coordinate" not in f and time_required:
+        raise DataError(f"{path}: missing key 't-coordinate': the time stamps of the {n_steps} frames of `{key}` "
+                        f"(T + 1 of them in PDEBench's files; layouts: {FORMATS_PAGE})")
+    if "t-coordinate" not in f:
+        logger.info("%s: no t-coordinate; dt is left out of the spec", path)
+        return dict(dt=None, spacing=spacing_of(coords, path))
+    t = checked_coordinate(f["t-coordinate"], (n_steps, n_steps + 1), f"{path}: t-coordinate",
+                           f"the {n_steps} frames of `{key}` (PDEBench's files hold one time stamp more)", time=True)
+    return dict(dt=uniform_step(t, f"{path} t-coordinate"), spacing=spacing_of(coords, path))
 
 
 def _cfd(f: Any, path: str, name: str, **_: Any) -> tuple[dict, dict]:
@@ -141,15 +162,12 @@ def _cfd(f: Any, path: str, name: str, **_: Any) -> tuple[dict, dict]:
     extra = [c for c in ("Vx", "Vy", "Vz")[d:] if c in f]
     if missing or extra:
         raise DataError(f"{path}: a {d}D CFD file needs velocity components {comps}, "
-                        f"missing {missing}, unexpected {extra}")
+                        f"missing {missing}, unexpected {extra} (the layout: {FORMATS_PAGE})")
     arrays = {"density": LazyField([f["density"]], f"n t {space}"),
               "pressure": LazyField([f["pressure"]], f"n t {space}"),
               "velocity": LazyField([f[c] for c in comps], f"n t {space}")}
     bc = "periodic" if "periodic" in name else "open" if "trans" in name else "unknown"
-    coords = [f[f"{a}-coordinate"][:] if f"{a}-coordinate" in f else None for a in _SPACE[:d]]
-    t = f["t-coordinate"][: f["density"].shape[1]] if "t-coordinate" in f else []
-    return arrays, dict(dt=uniform_step(t, f"{path} t-coordinate"), spacing=spacing_of(coords, path),
-                        boundary_conditions=(bc,) * d)
+    return arrays, dict(**_coordinates(f, path, "density"), boundary_conditions=(bc,) * d)
 
 
 def _grouped(f: Any, path: str, name: str, fields: Any, **_: Any) -> tuple[dict, dict]:
@@ -168,20 +186,26 @@ def _grouped(f: Any, path: str, name: str, fields: Any, **_: Any) -> tuple[dict,
         arrays[fname] = LazyField([channels], f"n t {space} c")
         c0 += comps
     grid = f[keys[0]]["grid"] if "grid" in f[keys[0]] else {}
-    coords = [grid[a][:] if a in grid else None for a in _SPACE[:d]]
-    t = grid["t"][:] if "t" in grid else []
+    n_steps, *sizes = data.shape[1:-1]
+    where = f"{keys[0]}/data"
+    coords = [checked_coordinate(grid[a], (g,), f"{path}: {keys[0]}/grid/{a}", f"the {g} cells along {a} of {where}")
+              if a in grid else None for a, g in zip(_SPACE, sizes)]
+    t = checked_coordinate(grid["t"], (n_steps,), f"{path}: {keys[0]}/grid/t", f"the {n_steps} frames of {where}",
+                           time=True) if "t" in grid else []
     return arrays, dict(dt=uniform_step(t, f"{path} {keys[0]}/grid/t"), spacing=spacing_of(coords, path))
 
 
 def _ns_incom(f: Any, path: str, name: str, include_force: bool = True, **_: Any) -> tuple[dict, dict]:
     vel = f["velocity"]  # (B, T, X, Y, 2)
     if vel.ndim != 5 or vel.shape[-1] != 2:
-        raise DataError(f"{path}: `velocity` has shape {vel.shape}; expected (B, T, X, Y, 2)")
+        raise DataError(f"{path}: `velocity` has shape {vel.shape}; expected (B, T, X, Y, 2) (the layout: "
+                        f"{FORMATS_PAGE})")
     arrays = {"velocity": LazyField([vel], "n t x y c"),
               "particles": LazyField([f["particles"]], "n t x y c")}
     if include_force and "force" in f:
         arrays["force"] = LazyField([f["force"]], "n x y c", t=vel.shape[1])  # constant in time
-    t = f["t"][0, :] if "t" in f else []
+    t = checked_coordinate(f["t"][0, :], (vel.shape[1],), f"{path}: t", f"the {vel.shape[1]} frames of `velocity`",
+                           time=True) if "t" in f else []
     return arrays, dict(dt=uniform_step(t, f"{path} t"))
 
 

@@ -1,6 +1,6 @@
 """The Well HDF5 files (one file, or a directory such as `<dataset>/data/train`).
 
-Layout (the_well `docs/data_format.md`; FORMATS.md):
+Layout (the_well `docs/data_format.md`; for users docs/formats.md):
 
     root  @dataset_name @n_spatial_dims @n_trajectories @grid_type @simulation_parameters
     dimensions/   @spatial_dims ["x", "y"]; time (T,) or (N, T); x (X,), y (Y,)
@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 
 from pde_data.dataset import LazyField, PDEDataset
-from pde_data.errors import DataError
+from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
-from pde_data.readers._common import (HDF5_SUFFIXES, ConcatN, as_str, check_first_frame, is_hdf5, json_attrs,
-                                      open_h5, spacing_of, str_list, stream_chunks, uniform_step)
+from pde_data.readers._common import (HDF5_SUFFIXES, ConcatN, as_str, check_first_frame, checked_coordinate, is_hdf5,
+                                      json_attrs, open_h5, spacing_of, str_list, stream_chunks, uniform_step)
 from pde_data.remote import is_url, list_files, local_path, remote_config
 from pde_data.spec import BOUNDARY_CONDITIONS, DatasetSpec, FieldSpec
 
@@ -108,7 +108,7 @@ def _open_file(path: str, remote: Any = None) -> tuple[DatasetSpec, dict[str, An
     except KeyError as err:
         f.close()
         raise DataError(f"{path}: missing key {err}; not a complete Well file "
-                        "(see the_well docs/data_format.md)") from err
+                        f"(the layout: {FORMATS_PAGE}, or the_well's docs/data_format.md)") from err
     except DataError:
         f.close()
         raise
@@ -120,7 +120,7 @@ def _read_file(f: Any, path: str) -> tuple[DatasetSpec, dict[str, Any]]:
     axes = str_list(dims.attrs["spatial_dims"])
     if len(axes) != d or not 1 <= d <= 3:
         raise DataError(f"{path}: n_spatial_dims = {d} but dimensions/@spatial_dims = {axes}; "
-                        "1 to 3 matching spatial dims are supported")
+                        f"1 to 3 matching spatial dims are supported (the layout: {FORMATS_PAGE})")
     grid = tuple(int(dims[a].shape[-1]) for a in axes)
     time = dims["time"]
     n_steps = int(time.shape[-1])
@@ -134,9 +134,12 @@ def _read_file(f: Any, path: str) -> tuple[DatasetSpec, dict[str, Any]]:
             arrays[name] = _field(f[group][name], order, d, grid, n, n_steps, f"{path} {group}/{name}")
             fields.append(FieldSpec(name, d**order))
     if not fields:
-        raise DataError(f"{path}: no fields in t0_fields/t1_fields/t2_fields (field_names are empty)")
-    t = time[0] if time.ndim == 2 else time[:]
-    coords = [dims[a][0] if dims[a].ndim == 2 else dims[a][:] for a in axes]
+        raise DataError(f"{path}: no fields in t0_fields/t1_fields/t2_fields (field_names are empty; the layout: "
+                        f"{FORMATS_PAGE})")
+    t = checked_coordinate(time[0] if time.ndim == 2 else time[:], (n_steps,), f"{path}: dimensions/time",
+                           f"the {n_steps} frames", time=True)
+    coords = [checked_coordinate(dims[a][0] if dims[a].ndim == 2 else dims[a][:], (g,), f"{path}: dimensions/{a}",
+                                 f"the {g} cells along {a}") for a, g in zip(axes, grid)]
     params = str_list(f.attrs.get("simulation_parameters", []))
     attrs = json_attrs({p: f.attrs[p] for p in params if p in f.attrs})
     spec = DatasetSpec(
@@ -169,7 +172,7 @@ def _field(ds: Any, order: int, d: int, grid: tuple[int, ...], n: int, t: int, w
             return field
     raise DataError(f"{where}: shape {ds.shape} does not fit the Well layout for a tensor of order "
                     f"{order} on grid {grid} (sample_varying/time_varying/dim_varying attributes); "
-                    "fix the attributes or the array")
+                    f"fix the attributes or the array (the layout: {FORMATS_PAGE})")
 
 
 def _sizes_ok(shape: tuple, letters: list[str], grid: tuple, varying: list, d: int, order: int) -> bool:

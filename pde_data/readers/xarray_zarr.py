@@ -1,4 +1,5 @@
-"""Zarr stores written by xarray (`Dataset.to_zarr`), read through the netCDF reader's dim rules.
+"""Zarr stores written by xarray (`Dataset.to_zarr`), read through the netCDF reader's dim rules
+(for users: docs/formats.md).
 
 Climate and ocean data often live in such stores: a zarr group (format 2 or 3, consolidated
 or not) whose arrays name their dims, `_ARRAY_DIMENSIONS` in a v2 array's attributes and
@@ -29,8 +30,8 @@ from typing import Any, AsyncIterator, Iterable, Optional
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
 
 from pde_data.dataset import PDEDataset
-from pde_data.errors import DataError
-from pde_data.readers.netcdf import from_xarray
+from pde_data.errors import FORMATS_PAGE, DataError
+from pde_data.readers.netcdf import XARRAY_OPTIONS, from_xarray
 from pde_data.readers.registry import Reader, register
 from pde_data.remote import RemoteConfig, fetch, is_url, local_path, redact, remote_config
 from pde_data.store import SPEC_KEY
@@ -41,7 +42,7 @@ _METADATA = ("zarr.json", ".zmetadata", ".zgroup", ".zattrs", ".zarray")
 ACCEPTED = ("zarr layouts read: the canonical morph-pde store (written by pde_data.convert / morph data "
             "convert); a store written by xarray's Dataset.to_zarr (every array names its dims: "
             "_ARRAY_DIMENSIONS in zarr v2, dimension_names in v3); plain zarr arrays with format='arrays' "
-            "and a layout= string such as 'N T X Y' (local paths only)")
+            f"and a layout= string such as 'N T X Y' (local paths only); see {FORMATS_PAGE}")
 
 
 @dataclass
@@ -304,4 +305,4 @@ class _FetchStore(Store):
 
 
 register(Reader("xarray_zarr", "zarr written by xarray's Dataset.to_zarr (named dims; netcdf's dim rules)",
-                sniff, open_xarray_zarr, remote=True))
+                sniff, open_xarray_zarr, remote=True, options=XARRAY_OPTIONS))

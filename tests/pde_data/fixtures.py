@@ -1,4 +1,4 @@
-"""Small fixture files in the real on-disk layouts (FORMATS.md), for tests.
+"""Small fixture files in the real on-disk layouts (docs/formats.md), for tests.
 
 Every writer is seeded, writes `path`, and returns what the readers should
 give back: `{field: (N, T, C, *space) float32}` (vector components stacked
