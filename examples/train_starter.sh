@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How the shipped starter model (morph/weights/starter/) was trained: the recipe at the starter's
-# size on the whole small corpus, in two stages, on 2 CPU cores (docs/benchmarks.md, "The starter").
+# size on the whole small corpus, in two stages, on 2 CPU cores (docs/benchmarks/starter.md).
 #
 #   bash examples/train_starter.sh runs/starter       # run it again after an interruption: it resumes
 #

@@ -48,7 +48,7 @@ DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp
 
 
 #: Length of a run that names neither steps nor epochs (the default run: under 10 minutes on 2 CPU
-#: cores of either kind the project measures on; docs/benchmarks.md).
+#: cores of either kind the project measures on; docs/benchmarks/default-pretraining.md).
 DEFAULT_STEPS = 2000
 #: Where a run directory records its TrainConfig.
 RUN_CONFIG_FILE = "train_config.json"
@@ -215,7 +215,7 @@ class TrainConfig:
     Precision: `mixed_precision` "auto" trains under bfloat16 autocast where the hardware has it
     natively (a GPU that supports it, or a CPU with AVX512-BF16 or AMX; `morph.precision`), else in
     float32 ("no"), for MORPH; the FNO and U-Net baselines stay in float32 under "auto" (the U-Net
-    diverged under bfloat16 where it trained in float32: docs/benchmarks.md); weights, optimiser state
+    diverged under bfloat16 where it trained in float32: docs/benchmarks/bf16-compile.md); weights, optimiser state
     and checkpoints stay float32. `compile` runs the model
     through torch.compile (Accelerate's inductor backend): the first steps of each shape compile.
     Curriculum: the first `curriculum_steps` steps use history t = 1 (stage 1),
