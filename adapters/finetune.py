@@ -136,6 +136,7 @@ class FinetuneConfig:
         return 4 if self.from_scratch else self.level
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as plain values (saved in the run's `finetune.json`)."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -166,6 +167,8 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FinetuneConfig":
+        """A config from `to_dict`'s values; unknown keys, and a missing checkpoint or data, are a
+        `ConfigError`."""
         check_config_keys(data, cls, "finetune")
         missing = sorted(k for k in ("checkpoint", "data") if data.get(k) is None)
         if missing:

@@ -378,6 +378,8 @@ class TrainConfig:
         return BASELINES[self.arch].config_class.for_data(spec, self.history, **sizes)
 
     def morph_config(self) -> MorphConfig:
+        """The `MorphConfig` of `model` (its preset with the other keys as overrides); a
+        `ConfigError` for a baseline arch or a `max_ar` shorter than `history`."""
         if self.arch != "morph":
             raise ConfigError(f"model.arch is {self.arch!r}, not MORPH; use TrainConfig.model_config(spec)")
         overrides = {k: v for k, v in self.model.items() if k not in ("preset", "arch")}
@@ -395,6 +397,7 @@ class TrainConfig:
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as plain values (what `save` writes as JSON)."""
         return dataclasses.asdict(self)
 
     def save(self, path: Union[str, Path]) -> None:
@@ -423,6 +426,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """A config from `to_dict`'s values; unknown keys are a `ConfigError` naming them."""
         check_config_keys(d, cls, "config")
         return cls(**d)
 

@@ -61,6 +61,7 @@ class TrainResult:
     seconds: float = 0.0
 
     def table(self) -> str:
+        """Markdown: the validation next-step nRMSE of each dataset, the model's beside persistence's."""
         lines = ["| dataset | val nRMSE (model) | val nRMSE (persistence) | model / persistence |",
                  "|---|---|---|---|"]
         for name, m in self.per_dataset.items():

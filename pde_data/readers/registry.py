@@ -25,6 +25,7 @@ class Reader:
     remote: bool = False
 
 
+#: Every storage format `pde_data.open` knows, by name (`format=`); each reader module registers itself.
 READERS: dict[str, Reader] = {}
 
 
