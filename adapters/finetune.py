@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 #: Length of a fine-tune that names neither steps nor epochs.
 DEFAULT_FINETUNE_STEPS = 500
 #: Peak learning rate per level when `train` names none, and from scratch. Measured with
-#: the first benchmarks/transfer.py (starter, 200-500 steps, batch 8; docs/benchmarks.md): LoRA learns best
+#: the first benchmarks/transfer.py (starter, 200-500 steps, batch 8; docs/benchmarks/transfer.md): LoRA learns best
 #: at 5e-3-1e-2 (3e-2 fails; 1e-3 gives 15-40% larger test errors), levels 3 and 4 at 1e-3 (5e-4
 #: or 3e-4: 5-25% larger), level 2 at 3e-3 (1e-3: 15-20% larger). From scratch, 3e-3 is as good
 #: as any of 3e-4-1e-2 on Allen-Cahn and 7-10% better than 1e-3 on the wave equation: the
@@ -137,6 +137,7 @@ class FinetuneConfig:
         return 4 if self.from_scratch else self.level
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as plain values (saved in the run's `finetune.json`)."""
         return dataclasses.asdict(self)
 
     @classmethod
@@ -167,6 +168,8 @@ class FinetuneConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FinetuneConfig":
+        """A config from `to_dict`'s values; unknown keys, and a missing checkpoint or data, are a
+        `ConfigError`."""
         check_config_keys(data, cls, "finetune")
         missing = sorted(k for k in ("checkpoint", "data") if data.get(k) is None)
         if missing:

@@ -28,6 +28,7 @@ __all__ = ["LEVELS", "LEVEL2_MODULES", "apply_level", "count_parameters"]
 
 logger = logging.getLogger(__name__)
 
+#: The fine-tuning levels (`apply_level`, `morph finetune --level`): what each trains.
 LEVELS: dict[int, str] = {
     1: "LoRA on attention and MLP linears",
     2: "LoRA + norms, embeddings and decoder",

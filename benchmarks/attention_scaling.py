@@ -1,6 +1,6 @@
 """Axial against full attention: time and peak memory of one encoder block, forward + backward.
 
-    OMP_NUM_THREADS=2 python -m benchmarks.attention_scaling --out docs/attention_scaling
+    OMP_NUM_THREADS=2 python -m benchmarks.attention_scaling --out runs/attention_scaling   # the plot of docs/benchmarks/attention-scaling.md
     python -m benchmarks.attention_scaling --quick          # a smoke run: small grids
 
 One MORPH encoder block (`morph.model.encoder.EncoderBlock`: pre-LayerNorm axial

@@ -27,6 +27,7 @@ __all__ = ["ConfigError", "DataFitError", "MorphConfig", "PRESETS", "PosMode", "
 PosMode = Literal["slice", "bilinear"]
 WallPadding = Literal["zero", "replicate"]
 
+#: The published MORPH sizes: preset name -> the MorphConfig fields it sets (`MorphConfig.from_preset`).
 PRESETS: dict[str, dict[str, Any]] = {
     "Ti": dict(filters=8, dim=256, heads=4, depth=4, mlp_dim=1024),
     "S": dict(filters=8, dim=512, heads=8, depth=4, mlp_dim=2048),

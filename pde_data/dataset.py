@@ -173,6 +173,7 @@ class PDEDataset:
         return self.read(i, time)
 
     def trajectory(self, i: int) -> dict[str, np.ndarray]:
+        """`{field: (T, C_f, *space) float32}`: every frame of trajectory `i`."""
         return self.read(i, slice(None))
 
     def read(self, i: int, time: slice = slice(None)) -> dict[str, np.ndarray]:

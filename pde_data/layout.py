@@ -18,6 +18,7 @@ from pde_data.errors import DataError
 
 __all__ = ["LAYOUT", "NO_AXIS", "Batch", "canonical_boundaries", "component_mask", "to_canonical_space"]
 
+#: The axes of a batch: batch, time (history), field, component, depth, height, width.
 LAYOUT = "b t f c d h w"
 #: The boundary "condition" of a canonical axis the data does not have (D of 2D data, D and H of 1D).
 NO_AXIS = "none"
@@ -96,6 +97,7 @@ class Batch:
         return self.x.shape[0]
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+        """A copy with every tensor on `device`; the other fields as they are."""
         move = lambda v: v.to(device, non_blocking=non_blocking) if isinstance(v, torch.Tensor) else v  # noqa: E731
         return replace(self, **{k: move(getattr(self, k)) for k in
                                 ("x", "y", "mask", "dataset_mean", "dataset_std", "traj", "start", "y_future")})

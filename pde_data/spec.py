@@ -51,6 +51,7 @@ class FieldStats:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "FieldStats":
+        """Statistics from their JSON form (the `stats` of a saved `DatasetSpec`)."""
         return cls(mean=tuple(float(v) for v in d["mean"]), std=float(d["std"]),
                    min=float(d["min"]), max=float(d["max"]))
 
@@ -149,12 +150,14 @@ class DatasetSpec:
         return [f.components for f in self.fields]
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as plain values, statistics included."""
         d = asdict(self)
         d["stats"] = {k: asdict(v) for k, v in self.stats.items()}
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DatasetSpec":
+        """The spec `to_dict` gave (lists back to tuples)."""
         d = dict(d)
         d["fields"] = tuple(FieldSpec(**f) for f in d["fields"])
         for key in ("grid_shape", "spacing", "boundary_conditions", "axis_names", "assumed_boundaries"):
@@ -163,10 +166,12 @@ class DatasetSpec:
         return cls(**d)
 
     def to_json(self) -> str:
+        """The spec as JSON (how a canonical store keeps it)."""
         return json.dumps(self.to_dict(), indent=2, default=_json_default)
 
     @classmethod
     def from_json(cls, text: str) -> "DatasetSpec":
+        """The spec `to_json` gave."""
         return cls.from_dict(json.loads(text))
 
     def set_boundaries(self, value: Any) -> None:

@@ -252,6 +252,7 @@ class MixtureBatchSampler(Sampler[list[int]]):
         return MixtureDataset(datasets), cls([len(d) for d in datasets], batch_size, **kwargs)
 
     def set_epoch(self, epoch: int) -> None:
+        """Draw the next iteration's batches for `epoch` (the order is seeded by seed and epoch)."""
         self.epoch = epoch
 
     def __len__(self) -> int:

@@ -34,6 +34,7 @@ __all__ = ["BANDS", "METRICS", "compute_metrics", "spectral_bands"]
 
 #: Names of the metrics `compute_metrics` returns, in table order.
 METRICS = ("mse", "rmse", "mae", "nrmse", "vrmse", "spectral_low", "spectral_mid", "spectral_high")
+#: The wavenumber bands of the spectral metrics (`spectral_low`, ...): thirds of the largest |k|.
 BANDS = ("low", "mid", "high")
 
 

@@ -83,6 +83,7 @@ class StressCase:
 
 
 # fmt: off
+#: The stress set: simulator settings no corpus scale uses, and the leave-family-out families.
 STRESS_CASES: tuple[StressCase, ...] = (
     # 1D
     StressCase("burgers_1d low viscosity", "burgers_1d", ("viscosity 0.005-0.008 (corpus 0.01-0.05)",),
@@ -214,6 +215,7 @@ class StressReport:
         return sum(s.skipped is None for s in self.scores)
 
     def headline(self) -> str:
+        """One line: on how many of the scored cases the model is stable, and how many it cannot take."""
         skipped = len(self.scores) - self.n_scored
         return (f"stable on {self.n_stable} of {self.n_scored} cases"
                 + (f" ({skipped} the model cannot take)" if skipped else ""))

@@ -65,11 +65,8 @@ def run_notebook(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
 
-    def run(path, timeout: int, check_saved_clean: bool = False) -> list:
+    def run(path, timeout: int) -> list:
         notebook = nbformat.read(path, as_version=4)
-        if check_saved_clean:
-            assert not [c for c in notebook.cells if c.cell_type == "code"
-                        and (c.get("outputs") or c.execution_count)], "save the notebook without outputs"
         nbclient.NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(tmp_path)}}).execute()
         return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]

@@ -202,7 +202,7 @@ def test_the_committed_leave_out_base_never_saw_a_held_out_family():
 
 
 def test_the_committed_table_is_of_the_committed_base_and_reusable():
-    """examples/starter_leave_out_training/transfer.json (the table in docs/benchmarks.md) was
+    """examples/starter_leave_out_training/transfer.json (the table in docs/benchmarks/transfer.md) was
     made with the committed base, holds every family, model, shot count and seed, and --reuse
     reads all of it back; its targets follow from its own figures."""
     transfer = _load()

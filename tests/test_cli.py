@@ -75,7 +75,7 @@ def test_python_dash_m_morph_runs_the_cli():
 
 
 def test_pretrain_finetune_and_evaluate_on_a_url(tmp_path, capsys):
-    """The README's remote walk-through: train, fine-tune and score on a store served over HTTP; the
+    """The remote walk-through of docs/remote.md: train, fine-tune and score on a store served over HTTP; the
     data comes once over the network and then from --cache DIR/remote."""
     from pde_data.testing import serve_directory
 

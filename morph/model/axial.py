@@ -20,7 +20,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: float 
     scaled_dot_product_attention, except for bfloat16 on the CPU: torch's CPU flash kernel runs
     bfloat16 about 3x slower than float32 (its backward most), so there the scores are two
     batched bfloat16 matmuls around a float32 softmax, which is 4x faster than the float32
-    kernel on the short axes MORPH attends along (docs/benchmarks.md, "bfloat16 on the CPU").
+    kernel on the short axes MORPH attends along (docs/benchmarks/bf16-compile.md).
     """
     if q.dtype != torch.bfloat16 or q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)

@@ -275,6 +275,7 @@ class FNO(_Baseline):
                                n_layers=config.n_layers)
 
     def network(self, x: torch.Tensor) -> torch.Tensor:
+        """`(B, t*F*C, *space) -> (B, F*C, *space)`: neuraloperator's FNO."""
         return self.fno(x)
 
 
@@ -297,6 +298,7 @@ class UNet(_Baseline):
                               out_channels=config.out_channels, features=(f, f, 2 * f, 4 * f, 8 * f, f))
 
     def network(self, x: torch.Tensor) -> torch.Tensor:
+        """`(B, t*F*C, *space) -> (B, F*C, *space)`: the BasicUNet on the padded grid, cropped back."""
         sizes = x.shape[2:]
         target = [max(self.MINIMUM, -(-s // self.MULTIPLE) * self.MULTIPLE) for s in sizes]
         pad = [p for s, t in zip(reversed(sizes), reversed(target)) for p in (0, t - s)]

@@ -51,7 +51,7 @@ DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp
 
 
 #: Length of a run that names neither steps nor epochs (the default run: under 10 minutes on 2 CPU
-#: cores of either kind the project measures on; docs/benchmarks.md).
+#: cores of either kind the project measures on; docs/benchmarks/default-pretraining.md).
 DEFAULT_STEPS = 2000
 #: Where a run directory records its TrainConfig.
 RUN_CONFIG_FILE = "train_config.json"
@@ -219,7 +219,7 @@ class TrainConfig:
     Precision: `mixed_precision` "auto" trains under bfloat16 autocast where the hardware has it
     natively (a GPU that supports it, or a CPU with AVX512-BF16 or AMX; `morph.precision`), else in
     float32 ("no"), for MORPH; the FNO and U-Net baselines stay in float32 under "auto" (the U-Net
-    diverged under bfloat16 where it trained in float32: docs/benchmarks.md); weights, optimiser state
+    diverged under bfloat16 where it trained in float32: docs/benchmarks/bf16-compile.md); weights, optimiser state
     and checkpoints stay float32. `compile` runs the model
     through torch.compile (Accelerate's inductor backend): the first steps of each shape compile.
     Curriculum: the first `curriculum_steps` steps use history t = 1 (stage 1),
@@ -397,6 +397,8 @@ class TrainConfig:
         return BASELINES[self.arch].config_class.for_data(spec, self.history, **sizes)
 
     def morph_config(self) -> MorphConfig:
+        """The `MorphConfig` of `model` (its preset with the other keys as overrides); a
+        `ConfigError` for a baseline arch or a `max_ar` shorter than `history`."""
         if self.arch != "morph":
             raise ConfigError(f"model.arch is {self.arch!r}, not MORPH; use TrainConfig.model_config(spec)")
         overrides = {k: v for k, v in self.model.items() if k not in ("preset", "arch")}
@@ -414,6 +416,7 @@ class TrainConfig:
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
 
     def to_dict(self) -> dict[str, Any]:
+        """The config as plain values (what `save` writes as JSON)."""
         return dataclasses.asdict(self)
 
     def save(self, path: Union[str, Path]) -> None:
@@ -442,6 +445,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """A config from `to_dict`'s values; unknown keys are a `ConfigError` naming them."""
         check_config_keys(d, cls, "config")
         return cls(**d)
 

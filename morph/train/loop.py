@@ -72,6 +72,7 @@ class TrainResult:
     skipped_steps: int = 0
 
     def table(self) -> str:
+        """Markdown: the validation next-step nRMSE of each dataset, the model's beside persistence's."""
         lines = ["| dataset | val nRMSE (model) | val nRMSE (persistence) | model / persistence |",
                  "|---|---|---|---|"]
         for name, m in self.per_dataset.items():
@@ -214,8 +215,7 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
         raise ConfigError(f"compile with mixed_precision {config.mixed_precision} (bf16 on this CPU): torch.compile "
                           f"of MORPH under bfloat16 autocast does not build on the CPU (inductor's C++ code fails "
                           f"in torch {torch.__version__}); set mixed_precision no to compile in float32, or compile "
-                          f"false (bfloat16 alone is the faster of the two here; docs/benchmarks.md, \"bfloat16 and "
-                          f"torch.compile on the CPU\")")
+                          f"false (bfloat16 alone is the faster of the two here; docs/benchmarks/bf16-compile.md)")
     # Each run sets its own precision and compilation: Accelerate keeps them in a process-wide state that
     # refuses a change, so the last run's goes (its process group, in PartialState, stays).
     AcceleratorState._reset_state()

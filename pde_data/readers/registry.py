@@ -54,6 +54,7 @@ def keyword_names(function: Callable[..., Any], skip: int = 0,
     return tuple(p.name for p in params if p.kind in kinds and p.name not in exclude)
 
 
+#: Every storage format `pde_data.open` knows, by name (`format=`); each reader module registers itself.
 READERS: dict[str, Reader] = {}
 
 

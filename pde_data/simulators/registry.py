@@ -61,6 +61,7 @@ class Simulator:
         ])
 
 
+#: Every built-in simulator by name (`pde_data.generate`, `morph data list`); each module registers its own.
 SIMULATORS: dict[str, Simulator] = {}
 
 

@@ -15,7 +15,7 @@ def test_the_recipe_uses_the_options_its_comments_promise():
     raw = read_config_file(RECIPE)
     assert [d["source"] for d in raw["datasets"]] == ["corpus:runs/corpus"]
     assert recipe.min_history == 2 and recipe.history == recipe.morph_config().max_ar == 4
-    # off, as measured best at CPU budgets (docs/benchmarks.md, "Recipe ablation")
+    # off, as measured best at CPU budgets (docs/benchmarks/recipe-ablation.md)
     assert recipe.curriculum_steps == 0 and recipe.unroll == 1 and recipe.noise == 0
     assert recipe.loss_balance == "ema" and 0 < recipe.warmup_steps < recipe.steps and recipe.min_lr_ratio < 1
 
