@@ -28,8 +28,8 @@ simulators, no test trajectory seen) is fine-tuned in full, level 4 of `adapters
 (every parameter trains, from the checkpoint's weights: the trainer's `init_checkpoint`, what
 `morph finetune --level 4` runs), because from scratch every parameter trains too: only the
 starting weights differ, so the row measures what pretraining gives. Its learning rate is
-`--finetune-lr` (`adapters.finetune.DEFAULT_LR[4]`, 1e-3, the best of those measured for level 4
-in benchmarks/transfer.py); batch, warmup, seeds, budget and evaluation are the others'. Its
+`--finetune-lr` (`adapters.finetune.DEFAULT_LR[4]`, the level's default, chosen with
+benchmarks/transfer.py; 1e-3 in the tables made before 2026-12-08); batch, warmup, seeds, budget and evaluation are the others'. Its
 step time is measured the same way, on the checkpoint's model, so it gets fewer steps than
 the smaller scratch MORPH, and its params column counts the checkpoint's model. History: the
 starter reads up to 4 frames (max_ar 4) and was trained on 2-4 (min_history 2), so the

@@ -153,6 +153,7 @@ def _done(out: Path, settings: dict[str, Any], reused: Optional[dict[str, dict[s
         if out.exists():
             shutil.rmtree(out)  # an interrupted training, or one with other settings
         out.mkdir(parents=True)
+        earlier = {**earlier, "settings": _plain(settings)}  # as this version writes them (`_with_rate`)
         write_text_atomic(path, json.dumps(earlier, indent=2, default=float) + "\n")
     return earlier
 
@@ -168,11 +169,20 @@ def load_reused(paths: list[Path]) -> dict[str, dict[str, Any]]:
             runs = [family["zero_shot"] for family in families]
             runs += [run for family in families for per_shots in family["runs"].values()
                      for seeds in per_shots.values() for run in seeds]
-            found.update((_key(run["settings"]), run) for run in runs)
+            found.update((_key(_with_rate(run)), run) for run in runs)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"--reuse {path}: not a record written by transfer.py --json ({type(err).__name__}: "
                              f"{err}); give the JSON file an earlier run wrote") from None
     return found
+
+
+def _with_rate(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's settings, a fine-tune's with its learning rate: records written before the rate
+    was a setting hold it beside the result only."""
+    settings, how = run["settings"], run["settings"].get("how", {})
+    if "level" in how and not how.get("from_scratch") and "lr" not in settings and "lr" in run:
+        return {**settings, "lr": run["lr"]}
+    return settings
 
 
 def _save(out: Path, settings: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -319,6 +329,17 @@ def train_one(args: argparse.Namespace, pretrained: dict[str, str], store: Path,
     settings = {"pretrained": None if "arch" in how else pretrained["weights"], "data": data_check(store),
                 "how": how, "shots": shots, "train": {k: v for k, v in common.items() if k != "cache_dir"},
                 "history": args.history, "horizon": args.horizon}
+    if "level" in how and not how.get("from_scratch"):  # a fine-tune: its rate is the level's default,
+        from adapters.finetune import DEFAULT_LR     # which may change between versions
+
+        settings["lr"] = DEFAULT_LR[how["level"]]
+    if "arch" not in how:  # MORPH: --mixed-precision (the baselines train in float32 under "auto")
+        from morph.precision import resolve_precision
+
+        common["mixed_precision"] = args.mixed_precision
+        precision = resolve_precision(args.mixed_precision)
+        if precision != "no":  # a setting only when not float32, as records from before it ran
+            settings["precision"] = precision
     saved = _done(out, settings, args.reused)
     if saved is not None:
         return saved
@@ -367,7 +388,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "horizon": stats([r["test"]["horizon"] for r in runs]),
             "growth": stats([error_growth(r["test"]) for r in runs]),
             "diverged": sum(r["test"]["diverged"] for r in runs), "windows": sum(r["test"]["windows"] for r in runs),
-            "seeds": len(runs)}
+            "seconds": stats([r["seconds"] for r in runs]), "seeds": len(runs)}
 
 
 def _cell(stat: dict[str, Any], digits: int = 4) -> str:
@@ -378,19 +399,22 @@ def _cell(stat: dict[str, Any], digits: int = 4) -> str:
 
 def table(results: dict[str, Any], horizon: int) -> str:
     """Markdown: per family, zero-shot and persistence, then every (shots, model): nRMSE mean ± std,
-    and the error growth (step `horizon` over step 1)."""
+    the error growth (step `horizon` over step 1) and the training's wall-clock seconds (mean over
+    seeds, as measured where each ran: results read back with --reuse keep their machine's)."""
     lines = [f"| family | n train traj | model | nRMSE 1 step | mean over {horizon} steps "
-             f"| growth step {horizon} / step 1 | diverged |", "|---|---|---|---|---|---|---|"]
+             f"| growth step {horizon} / step 1 | diverged | train s |", "|---|---|---|---|---|---|---|---|"]
     for name, family in results.items():
         for label in ("zero-shot", "persistence"):
             row = family["zero_shot"][label]
             lines.append(f"| {name} | - | {label} | {row['step_1']:.4f} | {row['horizon']:.4f} "
-                         f"| {error_growth(row):.3g} | {row.get('diverged', 0)}/{row['windows']} |")
+                         f"| {error_growth(row):.3g} | {row.get('diverged', 0)}/{row['windows']} | |")
         for shots, models in family["shots"].items():
             for label, summary in models.items():
+                seconds = summary.get("seconds", {}).get("mean")
                 lines.append(f"| {name} | {shots} | {label} | {_cell(summary['step_1'])} "
                              f"| {_cell(summary['horizon'])} | {_cell(summary['growth'], 3)} "
-                             f"| {summary['diverged']}/{summary['windows']} |")
+                             f"| {summary['diverged']}/{summary['windows']} "
+                             f"| {'' if seconds is None else f'{seconds:.0f}'} |")
     return "\n".join(lines)
 
 
@@ -498,6 +522,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--history", type=int, default=4, help="frames every model reads")
     parser.add_argument("--horizon", type=int, default=10, help="rollout steps of the test evaluation")
+    parser.add_argument("--mixed-precision", default="auto", choices=["auto", "no", "bf16"],
+                        help="precision of the MORPH trainings (the trainer's mixed_precision; \"no\" = float32, "
+                             "as every record before 2026-12-08 was made); FNO and U-Net train in float32")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     parser.add_argument("--reuse", type=Path, nargs="+", default=[], metavar="JSON",
                         help="earlier --json records: take every training and evaluation with the same settings "

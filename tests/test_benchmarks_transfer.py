@@ -220,3 +220,23 @@ def test_the_committed_table_is_of_the_committed_base_and_reusable():
     assert len(reused) == n_trainings + len(record["results"])  # every training and zero-shot row
     recomputed = transfer.targets(record["results"])
     assert [(t["passed"], t["met"]) for t in recomputed] == [(t["passed"], t["met"]) for t in record["targets"]]
+
+
+@pytest.mark.parametrize("recorded_lr, taken", [(None, True), (1e-2, False)])
+def test_a_fine_tune_is_reused_only_at_the_learning_rate_its_level_has_now(tmp_path, recorded_lr, taken):
+    """A fine-tune's rate is a setting: a record from before it was one (the rate beside the
+    result only) is taken when that rate is the level's default today."""
+    from adapters.finetune import DEFAULT_LR
+
+    transfer = _load()
+    settings = {"pretrained": "base-weights", "data": {"name": "kdv_1d.zarr"}, "how": {"level": 4}, "shots": 8,
+                "train": {"steps": 100, "seed": 0}}
+    record = tmp_path / "old.json"
+    run = {"test": {"horizon": 0.5}, "lr": recorded_lr or DEFAULT_LR[4], "settings": settings}
+    record.write_text(json.dumps({"results": {"kdv_1d": {"zero_shot": {"settings": {"data": "x"}},
+                                                         "runs": {"8": {"full (L4)": [run]}}}}}))
+    now = {**settings, "lr": DEFAULT_LR[4]}
+    got = transfer._done(tmp_path / "run", now, transfer.load_reused([record]))
+    assert (got is not None) == taken
+    if taken:  # saved with today's settings: a rerun in this directory reads it back
+        assert transfer._done(tmp_path / "run", now)["test"] == {"horizon": 0.5}
