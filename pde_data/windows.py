@@ -225,11 +225,17 @@ class MixtureBatchSampler(Sampler[list[int]]):
     `num_batches` batches; within a dataset, windows are drawn without
     replacement from a fresh permutation, cycling when exhausted. Deterministic
     from `seed` and the epoch (`set_epoch`).
+
+    group: consecutive runs of `group` batches come from one dataset, and `num_batches` is rounded
+    up to a multiple of it. N processes under Accelerate take batches k, k + N, ... of this one
+    sequence each (their shares: disjoint, and the same for the same seed), so with group = N
+    they step on one dataset together: the same parameters get gradients on every process, which
+    sharded training (FSDP) needs, as 1D, 2D and 3D batches use different attention axes.
     """
 
     def __init__(self, sizes: Sequence[int], batch_size: int | Sequence[int],
                  weights: Optional[Sequence[float]] = None, num_batches: Optional[int] = None,
-                 seed: int = 0) -> None:
+                 seed: int = 0, group: int = 1) -> None:
         self.sizes = [int(s) for s in sizes]
         if not self.sizes or min(self.sizes) < 1:
             raise DataError(f"every dataset of a mixture needs at least one window, got sizes {self.sizes}")
@@ -242,7 +248,11 @@ class MixtureBatchSampler(Sampler[list[int]]):
             raise DataError(f"weights must be {n} non-negative numbers with a positive sum, got {weights}")
         self.weights = w / w.sum()
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)[:-1]])
-        self.num_batches = num_batches or max(1, sum(s // b for s, b in zip(self.sizes, self.batch_sizes)))
+        if isinstance(group, bool) or not isinstance(group, int) or group < 1:
+            raise DataError(f"group must be a positive int (batches of one dataset in a row), got {group!r}")
+        self.group = group
+        num_batches = num_batches or max(1, sum(s // b for s, b in zip(self.sizes, self.batch_sizes)))
+        self.num_batches = -(-num_batches // group) * group
         self.seed = seed
         self.epoch = 0
 
@@ -262,7 +272,8 @@ class MixtureBatchSampler(Sampler[list[int]]):
         rng = np.random.default_rng([self.seed, self.epoch])
         perms = [rng.permutation(s) for s in self.sizes]
         cursors = [0] * len(self.sizes)
-        choices = rng.choice(len(self.sizes), size=self.num_batches, p=self.weights)
+        groups = rng.choice(len(self.sizes), size=self.num_batches // self.group, p=self.weights)
+        choices = np.repeat(groups, self.group)
         for d in choices:
             take = []
             while len(take) < self.batch_sizes[d]:

@@ -20,12 +20,22 @@ TINY_MODEL = dict(dim=32, heads=2, depth=1, mlp_dim=48, heads_xa=2, patch_size=4
 two_cores = pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPU cores")
 
 
-def launch_two_processes(*morph_args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    """`accelerate launch --num_processes 2 -m morph *morph_args` on the CPU (gloo, float32), output captured."""
-    return subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "--multi_gpu", "-m", "morph", *morph_args],
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=timeout)
+#: `accelerate launch` on the CPU (gloo, float32) with 2 processes on this machine, DDP.
+DDP_LAUNCH = ("--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+              "--multi_gpu")
+
+
+def accelerate_command(*program: str, launch: tuple[str, ...] = DDP_LAUNCH) -> list[str]:
+    """The `accelerate launch` command line of `program` (`-m morph ...` or a script with its arguments)."""
+    return [sys.executable, "-m", "accelerate.commands.launch", *launch, *program]
+
+
+def launch_two_processes(*morph_args: str, timeout: int = 300,
+                         launch: tuple[str, ...] = DDP_LAUNCH) -> subprocess.CompletedProcess:
+    """`accelerate launch --num_processes 2 -m morph *morph_args` on the CPU (gloo, float32), output
+    captured; `launch` replaces the launch options (an FSDP config file, several machines)."""
+    return subprocess.run(accelerate_command("-m", "morph", *morph_args, launch=launch),
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=timeout)
 
 
 def tiny_config(**overrides) -> MorphConfig:

@@ -247,6 +247,9 @@ class TrainConfig:
     checkpoint untouched; with "skip" such steps are skipped (no update; the run's summary counts
     them) up to `nan_max_skips` times, and the next one stops the run the same way. No checkpoint
     ever holds a non-finite weight. Both may change on `--resume`.
+    Sharding: with `fsdp`, several launched processes shard parameters, gradients and optimiser
+    state with FSDP2 (`morph.train.sharding`; an `accelerate launch` with an FSDP config does the
+    same); without it they replicate the model (DDP). A run resumes with the sharding it was saved with.
     """
 
     datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n, resolution=DEFAULT_RESOLUTIONS.get(n))
@@ -285,6 +288,7 @@ class TrainConfig:
     val_windows: int = 64
     split_seed: int = 0
     cache_dir: Optional[str] = None
+    fsdp: bool = False
 
     def __post_init__(self) -> None:
         self.datasets = [source for d in self.datasets for source in _expand_corpus(DataSource.parse(d))]
@@ -330,8 +334,9 @@ class TrainConfig:
                                              or not 0 < self.max_minutes < math.inf):
             raise ConfigError(f"max_minutes must be a number of minutes > 0 or null (no budget), "
                               f"got {self.max_minutes!r}")
-        if not isinstance(self.compile, bool):
-            raise ConfigError(f"compile must be true or false, got {self.compile!r}")
+        for name in ("compile", "fsdp"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if self.warmup_steps < 0 or self.curriculum_steps < 0 or self.num_workers < 0:
             raise ConfigError("warmup_steps, curriculum_steps and num_workers must be >= 0")
         if self.min_history is not None and not (isinstance(self.min_history, int)

@@ -109,9 +109,10 @@ class RunData:
         return [d.spec for d in self.datasets]
 
 
-def build_data(config: TrainConfig, model: Union[MorphConfig, BaselineConfig]) -> RunData:
+def build_data(config: TrainConfig, model: Union[MorphConfig, BaselineConfig], processes: int = 1) -> RunData:
     """The run's datasets, each checked against the model (`model.check_fits`), with their
-    windows and the mixture loader (components padded to `model.max_components`)."""
+    windows and the mixture loader (components padded to `model.max_components`); the `processes`
+    of the run step on one dataset at a time (`MixtureBatchSampler` group)."""
     datasets, train, val, batch_sizes = [], [], [], []
     for source in config.datasets:
         dataset = resolve_source(source, config.cache)
@@ -130,7 +131,8 @@ def build_data(config: TrainConfig, model: Union[MorphConfig, BaselineConfig]) -
         batch_sizes.append(source.batch_size or config.batch_size)
     weights = [s.weight for s in config.datasets]
     concat, sampler = MixtureBatchSampler.concat(train, batch_size=batch_sizes, weights=weights,
-                                                 num_batches=config.batches_per_epoch, seed=config.seed)
+                                                 num_batches=config.batches_per_epoch, seed=config.seed,
+                                                 group=processes)
     # Components are padded to the model's limit so output slot (f, c) means the same in every batch.
     pad = functools.partial(collate, n_components=model.max_components)
     # Its own generator: starting an epoch (or resuming mid-epoch) must not draw from the global RNG,

@@ -19,6 +19,7 @@ from typing import Any, Optional, Sequence
 import torch
 
 from morph.train.config import TrainConfig
+from morph.train.sharding import local_tensor
 from morph.train.state import latest_training_state
 
 __all__ = ["NonFiniteLossError", "StepGuard"]
@@ -95,7 +96,7 @@ class StepGuard:
     def check_weights(self, accelerator: Any, model: torch.nn.Module, step: int, what: str) -> None:
         """Raise `NonFiniteLossError` (on every process alike) before `what` is saved at `step` when
         any weight of `model`, on any process, is NaN or infinite."""
-        tensors = [p.detach() for p in model.parameters()]
+        tensors = [local_tensor(p.detach()) for p in model.parameters()]  # this process's shard under FSDP
         bad = bool(tensors) and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
         if bool(accelerator.gather(torch.tensor([float(bad)], device=accelerator.device)).any()):
             raise NonFiniteLossError(

@@ -39,7 +39,9 @@ from morph.train.data import RunData, build_data, resolve_source
 from morph.train.guard import StepGuard
 from morph.train.objective import evaluate_batches, training_loss
 from morph.train.schedule import history_length, lr_schedule, unroll_steps
-from morph.train.state import latest_training_state, load_training_state, save_training_state
+from morph.train.sharding import (EXAMPLE_CONFIG, check_shardable, complete_optimizer_state, enable_fsdp,
+                                  fsdp_plugin, full_model, meta_template, sharding_name)
+from morph.train.state import STATE_FILE, latest_training_state, load_training_state, save_training_state
 
 __all__ = ["TrainResult", "process_state", "train"]
 
@@ -162,10 +164,16 @@ class _Run:
     budget: Optional[WallClockBudget] = None  # with max_minutes
     spent: float = 0.0  # seconds the run's earlier sessions trained (resume)
     bar: Any = None  # the progress report, while the step loop runs
+    template: Optional[torch.nn.Module] = None  # a sharded run's model shape (meta), on the main process
 
     @property
     def main(self) -> bool:
         return self.accelerator.is_main_process
+
+    @property
+    def sharded(self) -> bool:
+        """True under FSDP: the model's forward is a collective every process takes part in."""
+        return sharding_name(self.accelerator) == "fsdp"
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool = True,
@@ -219,9 +227,12 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
     # Each run sets its own precision and compilation: Accelerate keeps them in a process-wide state that
     # refuses a change, so the last run's goes (its process group, in PartialState, stays).
     AcceleratorState._reset_state()
+    fsdp = fsdp_plugin(config)
     accelerator = Accelerator(mixed_precision=precision, gradient_accumulation_steps=config.grad_accum,
-                              cpu=no_device, kwargs_handlers=[ddp],
+                              cpu=no_device, kwargs_handlers=[ddp], fsdp_plugin=fsdp,
                               dynamo_backend="inductor" if config.compile else "no")
+    if fsdp is not None:
+        enable_fsdp(accelerator, fsdp)
     if accelerator.is_main_process:
         logger.info("precision: %s (mixed_precision %s)%s", {"no": "float32"}.get(precision, precision),
                     config.mixed_precision, ", torch.compile" if config.compile else "")
@@ -231,13 +242,25 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
         # a baseline is built for the shape of the run's one dataset
         spec = None if config.arch == "morph" else resolve_source(config.datasets[0], config.cache).spec
         model_config = initial.config if initial is not None else config.model_config(spec)
-        data = build_data(config, model_config)
+        data = build_data(config, model_config, processes=accelerator.num_processes)
     if model_factory is not None:
         model = model_factory()
     else:
         model = initial if initial is not None else build_model(model_config)
+    sharded = sharding_name(accelerator) == "fsdp"
+    if sharded:
+        check_shardable(model)
+    # the main process of a sharded run keeps the model's shape (no memory) to gather the weights into at the end
+    template = meta_template(model) if sharded and accelerator.is_main_process else None
     optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr)
     model, optimizer, loader = accelerator.prepare(model, optimizer, data.loader)
+    if sharded:
+        complete_optimizer_state(optimizer)
+    if accelerator.num_processes > 1:
+        # The model was drawn alike on every process; from here each draws its own noise, patch-grid
+        # shifts and dropout (seed + process index), reproducibly. The batches each process reads are
+        # its own share of one seeded sequence (the mixture sampler, split by Accelerate's loader).
+        set_seed(config.seed, device_specific=True)
     micro_per_epoch = len(loader)
     steps_per_epoch = max(1, micro_per_epoch // config.grad_accum)
     total_steps = config.steps or config.epochs * steps_per_epoch
@@ -251,7 +274,8 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
     accelerator.register_for_checkpointing(scheduler)
     run = _Run(config=config, task=task, out=out, accelerator=accelerator, data=data, model=model,
                optimizer=optimizer, scheduler=scheduler, loader=loader, total_steps=total_steps,
-               micro_per_epoch=micro_per_epoch, guard=StepGuard(config, data.labels, out / STATE_DIR, precision))
+               micro_per_epoch=micro_per_epoch, guard=StepGuard(config, data.labels, out / STATE_DIR, precision),
+               template=template)
     if config.loss_balance == "ema":
         run.balance = LossBalance(len(data.datasets), config.loss_balance_decay)
     if resume:
@@ -260,6 +284,7 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
         if latest is None:
             logger.warning("--resume: no complete checkpoint in %s; starting from scratch", out / STATE_DIR)
         else:
+            _check_same_sharding(latest, accelerator)
             state = load_training_state(accelerator, latest)
             run.step, run.micro = state["step"], state["micro_step"]
             if run.balance is not None and state.get("loss_averages") is not None:
@@ -274,8 +299,21 @@ def _setup(config: TrainConfig, resume: bool, model_factory: Optional[Callable[[
     if run.main:
         config.save(out / RUN_CONFIG_FILE)
         write_json_atomic(out / "data_specs.json", [s.to_dict() for s in data.specs])
+    if run.main or run.sharded:  # a sharded model's forward needs every process
         run.val_sets = [_val_batches(data, config, i) for i in range(len(data.datasets))]
     return run
+
+
+def _check_same_sharding(checkpoint: Path, accelerator: Accelerator) -> None:
+    """Refuse to resume a training state saved with the other sharding (FSDP or replicated): its
+    files do not load into this run's model."""
+    saved = json.loads((checkpoint / STATE_FILE).read_text()).get("sharding", "replicated")
+    now = sharding_name(accelerator)
+    if saved != now:
+        how = {"fsdp": f"with FSDP (accelerate launch --config_file {EXAMPLE_CONFIG}, or fsdp: true in the config)",
+               "replicated": "without FSDP (accelerate launch --multi_gpu, or one process)"}
+        raise ConfigError(f"--resume: the training state {checkpoint} was saved {how[saved]}, this run is "
+                          f"{how[now]}; resume it {how[saved]}, or start a new run with another --out")
 
 
 def _initial_model(config: TrainConfig) -> torch.nn.Module:
@@ -385,8 +423,9 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
             rate = window_samples / elapsed if elapsed > 0 else 0.0
             window_samples, window_start = 0, time.perf_counter()
             val_loss = None
-            if run.micro % run.micro_per_epoch == 0 and run.main:
+            if run.micro % run.micro_per_epoch == 0 and (run.main or run.sharded):
                 val_loss = _validate(accelerator, model, run.val_sets)
+            if val_loss is not None and run.main:
                 bar.write(f"epoch {run.micro // run.micro_per_epoch}: step {run.step}, train loss "
                           f"{run.loss:.4g}, val loss {val_loss:.4g}")
             if run.main:
@@ -400,7 +439,8 @@ def _step_loop(run: _Run, logs: _Logs, progress: bool) -> None:
             if run.step % config.checkpoint_every == 0 or run.step == run.total_steps:
                 run.guard.check_weights(accelerator, model, run.step, f"the checkpoint of step {run.step}")
                 state = {"step": run.step, "micro_step": run.micro, "total_steps": run.total_steps,
-                         "elapsed_s": elapsed, "skipped_steps": run.guard.skipped}
+                         "elapsed_s": elapsed, "skipped_steps": run.guard.skipped,
+                         "sharding": sharding_name(accelerator)}
                 if run.balance is not None:
                     state["loss_averages"] = run.balance.state_dict()
                 save_training_state(accelerator, run.out / STATE_DIR, run.step, state, config.keep_checkpoints)
@@ -454,14 +494,16 @@ def _finish(run: _Run, logs: _Logs) -> TrainResult:
     per_dataset: dict[str, dict[str, float]] = {}
     run.guard.check_weights(run.accelerator, run.model, run.step, f"the final model ({final})")
     run.accelerator.wait_for_everyone()
-    if run.main:
+    if run.main or run.sharded:  # sharded: every process takes part in the forwards, the main one reports
         unwrapped = run.accelerator.unwrap_model(run.model)
-        for label, batches in zip(run.data.labels, run.val_sets):
-            per_dataset[label] = evaluate_batches(unwrapped, batches)
+        figures = {label: evaluate_batches(unwrapped, batches) for label, batches in zip(run.data.labels, run.val_sets)}
+        per_dataset = figures if run.main else {}
+    whole = full_model(run.accelerator, run.model, run.template)
+    if run.main:
         record = RunRecord(history=run.config.history, task=run.task, split_seed=run.config.split_seed,
                            steps=run.step, data_specs=[s.to_dict() for s in run.data.specs],
                            train_config=run.config.to_dict(), validation=per_dataset)
-        unwrapped.save_pretrained(final, metadata=record.to_metadata())
+        whole.save_pretrained(final, metadata=record.to_metadata())
     run.accelerator.wait_for_everyone()
     return TrainResult(checkpoint=final, output_dir=run.out, steps=run.step, final_loss=run.loss,
                        per_dataset=per_dataset, skipped_steps=run.guard.skipped)
