@@ -201,15 +201,17 @@ def test_the_committed_leave_out_base_never_saw_a_held_out_family():
     assert (LEAVE_OUT / "weights" / "model.safetensors").stat().st_size <= 30 * 2 ** 20
 
 
-def test_the_committed_table_is_of_the_committed_base_and_reusable():
-    """examples/starter_leave_out_training/transfer.json (the table in docs/benchmarks/transfer.md) was
-    made with the committed base, holds every family, model, shot count and seed, and --reuse
-    reads all of it back; its targets follow from its own figures."""
+@pytest.mark.parametrize("run_dir", [LEAVE_OUT, LEAVE_OUT.parent / "starter_leave_out_rollout_training"],
+                         ids=["base", "rollout-stage"])
+def test_the_committed_table_is_of_the_committed_base_and_reusable(run_dir):
+    """RUN/transfer.json (the tables in docs/benchmarks/transfer.md) was made with the base committed
+    beside it, holds every family, model, shot count and seed, and --reuse reads all of it back;
+    its targets follow from its own figures."""
     transfer = _load()
-    path = LEAVE_OUT / "transfer.json"
+    path = run_dir / "transfer.json"
     record = json.loads(path.read_text())
     assert record["complete"]
-    assert record["pretrained"]["weights"] == transfer.base(LEAVE_OUT / "weights")["weights"]
+    assert record["pretrained"]["weights"] == transfer.base(run_dir / "weights")["weights"]
     seeds, n_trainings = record["args"]["seeds"], 0
     for family in record["results"].values():
         for per_model in family["runs"].values():
