@@ -62,7 +62,7 @@ def env() -> None:
 
     typer.echo(f"python      {platform.python_version()} ({platform.platform()})")
     for dist in ("morph-pde", "torch", "numpy", "einops", "h5py", "xarray", "h5netcdf", "zarr",
-                 "safetensors", "accelerate", "peft", "the-well"):
+                 "safetensors", "accelerate", "peft", "huggingface_hub", "the-well"):
         try:
             version = metadata.version(dist)
         except metadata.PackageNotFoundError:
