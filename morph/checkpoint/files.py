@@ -22,8 +22,8 @@ from typing import Any, Literal, Union
 
 from morph.checkpoint.errors import CheckpointError
 
-__all__ = ["ADAPTER_CONFIG_FILE", "ADAPTER_WEIGHTS_FILE", "CONFIG_FILE", "GROWN_PARTS_FILE", "METADATA_FILE",
-           "WEIGHTS_FILE",            "CheckpointError", "CheckpointPath", "read_json", "read_weights", "resolve_checkpoint"]
+__all__ = ["ADAPTER_CONFIG_FILE", "ADAPTER_WEIGHTS_FILE", "CHECKPOINT_FILES", "CONFIG_FILE", "GROWN_PARTS_FILE",
+           "METADATA_FILE", "WEIGHTS_FILE", "CheckpointError", "CheckpointPath", "read_json", "read_weights", "resolve_checkpoint"]
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -33,6 +33,9 @@ ADAPTER_CONFIG_FILE = "adapter_config.json"
 ADAPTER_WEIGHTS_FILE = "adapter_model.safetensors"
 #: An adapter of a grown model: the parts the growth added to its base (`morph.growth.new_part_values`).
 GROWN_PARTS_FILE = "grown_parts.safetensors"
+#: Every file a checkpoint directory may hold, full or adapter.
+CHECKPOINT_FILES = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE,
+                    GROWN_PARTS_FILE)
 #: Where a training run directory keeps its final model.
 RUN_FINAL_DIR = "final"
 PACKAGED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"

@@ -20,7 +20,7 @@ from typing import Optional
 
 from morph.checkpoint.errors import CheckpointError
 
-__all__ = ["HubReference", "hub_file", "hub_snapshot", "parse_hub_reference"]
+__all__ = ["HubReference", "hub_file", "hub_offline", "hub_snapshot", "parse_hub_reference"]
 
 HUB_SCHEME = "hf://"
 _NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -58,7 +58,7 @@ def parse_hub_reference(text: str) -> Optional[HubReference]:
     return HubReference(match["repo"], match["revision"], subfolder.strip("/") if subfolder else None)
 
 
-def _offline() -> bool:
+def hub_offline() -> bool:
     """HF_HUB_OFFLINE as set now (huggingface_hub reads it once, at import)."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
 
@@ -73,10 +73,10 @@ def _hub_error(reference: str, error: Exception, download: str) -> CheckpointErr
     from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError,
                                         RevisionNotFoundError)
 
-    if isinstance(error, LocalEntryNotFoundError) or (_offline() and isinstance(error, EntryNotFoundError)):
+    if isinstance(error, LocalEntryNotFoundError) or (hub_offline() and isinstance(error, EntryNotFoundError)):
         return CheckpointError(
             f"Hub checkpoint {reference}: not in the local Hugging Face cache and downloading is "
-            f"{'switched off (HF_HUB_OFFLINE is set)' if _offline() else 'not possible (no connection)'}; "
+            f"{'switched off (HF_HUB_OFFLINE is set)' if hub_offline() else 'not possible (no connection)'}; "
             f"download it once where the Hub is reachable (`hf download {download}`, into the same cache), or "
             f"copy the files here and pass their path")
     if isinstance(error, RevisionNotFoundError):
@@ -98,7 +98,7 @@ def hub_snapshot(reference: HubReference) -> Path:
     patterns = [f"{reference.subfolder}/*"] if reference.subfolder else None
     try:
         root = snapshot_download(reference.repo_id, revision=reference.revision, allow_patterns=patterns,
-                                 cache_dir=_cache_dir(), local_files_only=_offline())
+                                 cache_dir=_cache_dir(), local_files_only=hub_offline())
     except Exception as error:  # huggingface_hub's errors and the HTTP client's, all named in ours
         raise _hub_error(str(reference), error, reference.repo_id) from error
     directory = Path(root) / (reference.subfolder or "")
@@ -115,7 +115,7 @@ def hub_file(repo_id: str, filename: str, subfolder: Optional[str] = None, revis
 
     try:
         return Path(hf_hub_download(repo_id, filename, subfolder=subfolder, revision=revision,
-                                    cache_dir=_cache_dir(), local_files_only=_offline()))
+                                    cache_dir=_cache_dir(), local_files_only=hub_offline()))
     except Exception as error:
         path = f"{subfolder}/{filename}" if subfolder else filename
         raise _hub_error(f"{repo_id}{'@' + revision if revision else ''}/{path}", error, f"{repo_id} {path}") from error

@@ -1,6 +1,7 @@
 """Saving and loading any checkpoint: the one place that tells full weights from an adapter.
 
-    save_pretrained(model, DIR)   full weights, or the adapter alone when the model carries one
+    save_pretrained(model, DIR)   full weights, or the adapter alone when the model carries one;
+                                  push_to_hub="org/name" uploads them to the Hub too (`push.py`)
     load_pretrained(PATH)         "starter", a checkpoint or run directory; an adapter comes back merged
     load_adapter(DIR)             the base with the adapter applied, not merged (for more training)
 
@@ -17,23 +18,31 @@ from torch import nn
 from morph.checkpoint.adapter import adapter_base, apply_adapter, has_lora, merge, save_adapter
 from morph.checkpoint.files import CheckpointError, CheckpointPath, resolve_checkpoint
 from morph.checkpoint.full import load_full, save_full
+from morph.checkpoint.push import hub_target
+from morph.checkpoint.push import push_to_hub as push
 
 __all__ = ["checkpoint_reference", "load_adapter", "load_pretrained", "save_pretrained"]
 
 
-def save_pretrained(model: nn.Module, directory: Union[str, Path],
-                    metadata: Optional[dict[str, Any]] = None) -> Path:
+def save_pretrained(model: nn.Module, directory: Union[str, Path], metadata: Optional[dict[str, Any]] = None, *,
+                    push_to_hub: Optional[str] = None, private: Optional[bool] = None,
+                    commit_message: Optional[str] = None, token: Optional[str] = None) -> Path:
     """Write `model` to `directory` atomically, replacing it as a whole.
 
     A model carrying a LoRA adapter (`adapters.add_lora`) is saved as the adapter
     only, with a reference to its base; any other as config + weights.
     metadata: JSON-serialisable extras saved next to the weights (the run record,
         normalisation statistics, ...); defaults to `model.metadata`.
+    push_to_hub: a Hugging Face Hub id (`org/name[@branch][/folder]`) to upload the saved
+        directory to, creating the repository if missing; it loads back by that id.
+    private, commit_message, token: for the push (`morph.checkpoint.push_to_hub`).
     """
+    target = hub_target(push_to_hub) if push_to_hub is not None else None  # a wrong id fails before saving
     metadata = dict(model.metadata if metadata is None else metadata)
-    if has_lora(model):
-        return save_adapter(model, directory, metadata)
-    return save_full(model, directory, metadata)
+    saved = save_adapter(model, directory, metadata) if has_lora(model) else save_full(model, directory, metadata)
+    if target is not None:
+        push(saved, str(target), private=private, commit_message=commit_message, token=token)
+    return saved
 
 
 def checkpoint_reference(path: Union[str, Path]) -> str:

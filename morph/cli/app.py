@@ -21,6 +21,7 @@ from morph.cli.data import data_app
 from morph.cli.official import import_official_command
 from morph.cli.plugins import COMMANDS_GROUP, PROVIDED_BY, MissingPlugin, load_group, reinstall_hint
 from morph.cli.pretrain import pretrain_command
+from morph.cli.push import push_command
 
 __all__ = ["add_commands", "app", "main"]
 
@@ -51,6 +52,7 @@ app.add_typer(data_app, name="data")
 app.command("pretrain")(pretrain_command)
 add_commands(app)
 app.command("import-official")(import_official_command)
+app.command("push")(push_command)
 
 
 @app.command("env")
@@ -60,7 +62,7 @@ def env() -> None:
 
     typer.echo(f"python      {platform.python_version()} ({platform.platform()})")
     for dist in ("morph-pde", "torch", "numpy", "einops", "h5py", "xarray", "h5netcdf", "zarr",
-                 "safetensors", "accelerate", "peft", "the-well"):
+                 "safetensors", "accelerate", "peft", "huggingface_hub", "the-well"):
         try:
             version = metadata.version(dist)
         except metadata.PackageNotFoundError:

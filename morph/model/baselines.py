@@ -245,9 +245,11 @@ class _Baseline(nn.Module):
             del state[key]
         return state
 
-    def save_pretrained(self, directory: Union[str, Path], metadata: Optional[dict[str, Any]] = None) -> Path:
-        """Write `config.json` (with its `"arch"`) + `model.safetensors` (+ `metadata.json`) atomically."""
-        return save_pretrained(self, directory, metadata)
+    def save_pretrained(self, directory: Union[str, Path], metadata: Optional[dict[str, Any]] = None,
+                        **hub: Any) -> Path:
+        """Write `config.json` (with its `"arch"`) + `model.safetensors` (+ `metadata.json`) atomically;
+        `push_to_hub="org/name"` uploads them to the Hugging Face Hub too (`morph.checkpoint.save_pretrained`)."""
+        return save_pretrained(self, directory, metadata, **hub)
 
     @classmethod
     def from_pretrained(cls, directory: Union[str, Path], **overrides: Any) -> "_Baseline":

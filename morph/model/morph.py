@@ -126,10 +126,11 @@ class MORPH(nn.Module):
         return frame
 
     def save_pretrained(self, directory: Union[str, Path],
-                        metadata: Optional[dict[str, Any]] = None) -> Path:
+                        metadata: Optional[dict[str, Any]] = None, **hub: Any) -> Path:
         """Write `config.json` + `model.safetensors` (+ `metadata.json`) atomically (the adapter
-        alone when the model carries one); see `morph.checkpoint`."""
-        return save_pretrained(self, directory, metadata)
+        alone when the model carries one); `push_to_hub="org/name"` uploads them to the Hugging
+        Face Hub too (with `private`, `commit_message`, `token`): see `morph.checkpoint.save_pretrained`."""
+        return save_pretrained(self, directory, metadata, **hub)
 
     @classmethod
     def from_pretrained(cls, directory: Union[str, Path], **overrides: Any) -> "MORPH":
