@@ -16,6 +16,8 @@ __all__ = ["BOUNDARY_CONDITIONS", "DatasetSpec", "FieldSpec", "FieldStats"]
 
 BoundaryCondition = Literal["periodic", "wall", "open", "unknown"]
 BOUNDARY_CONDITIONS: tuple[str, ...] = ("periodic", "wall", "open", "unknown")
+#: The key of the time coordinate in `DatasetSpec.coordinates` (the spatial axes go by their names).
+TIME = "time"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class DatasetSpec:
     (H, W), 3D is (D, H, W). `assumed_boundaries` names the axes whose boundary
     condition the reader assumed because the source does not say it (e.g. periodic
     for PDEBench's single-array files); `set_boundaries` states them.
+    `coordinates` keeps the source's 1-D coordinates by axis name (one entry a cell) and
+    under "time" (one entry a frame), where it has them; `coordinate_units` their units, where
+    it says them. `axis_values` gives them, or spacing x index, or the index.
     """
 
     name: str
@@ -81,6 +86,8 @@ class DatasetSpec:
     stats: dict[str, FieldStats] = field(default_factory=dict)
     attrs: dict[str, Any] = field(default_factory=dict)
     assumed_boundaries: tuple[str, ...] = ()
+    coordinates: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    coordinate_units: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.grid_shape = tuple(int(n) for n in self.grid_shape)
@@ -131,11 +138,33 @@ class DatasetSpec:
                 raise DataError(f"{where}: {len(self.spacing)} grid spacings for {d} spatial axes")
         if self.dt is not None:
             self.dt = float(self.dt)
+        sizes = {**dict(zip(self.axis_names, self.grid_shape)), TIME: self.n_steps}
+        self.coordinates = {str(k): tuple(float(v) for v in values) for k, values in self.coordinates.items()}
+        for axis, values in self.coordinates.items():
+            if axis not in sizes:
+                raise DataError(f"{where}: coordinates of {axis!r}, which is not an axis ({', '.join(sizes)})")
+            if len(values) != sizes[axis]:
+                raise DataError(f"{where}: {len(values)} coordinates for the {sizes[axis]} entries of {axis!r}")
+        self.coordinate_units = {str(k): str(v) for k, v in self.coordinate_units.items() if k in sizes}
         self.stats = {k: v if isinstance(v, FieldStats) else FieldStats.from_dict(v)
                       for k, v in self.stats.items()}
         unknown = set(self.stats) - set(names)
         if unknown:
             raise DataError(f"{where}: statistics for unknown fields {sorted(unknown)}")
+
+    def axis_values(self, axis: str) -> tuple[float, ...]:
+        """The coordinate of a spatial axis (by name; one value a cell) or of "time" (one a frame): the
+        source's, else spacing (dt) x index, else the index."""
+        if axis in self.coordinates:
+            return self.coordinates[axis]
+        if axis == TIME:
+            return tuple(float(i * (self.dt or 1.0)) for i in range(self.n_steps))
+        if axis not in self.axis_names:
+            raise DataError(f"dataset {self.name!r}: no axis {axis!r}; the axes are {', '.join(self.axis_names)}, "
+                            f"and {TIME!r}")
+        i = self.axis_names.index(axis)
+        step = self.spacing[i] if self.spacing else 1.0
+        return tuple(float(k * step) for k in range(self.grid_shape[i]))
 
     @property
     def n_spatial_dims(self) -> int:
@@ -207,6 +236,9 @@ class DatasetSpec:
             f"time steps   {self.n_steps}" + (f" (dt = {self.dt:g})" if self.dt is not None else ""),
             "grid         " + " x ".join(f"{a}={n}" for a, n in zip(self.axis_names, self.grid_shape))
             + (f" (spacing {', '.join(f'{s:g}' for s in self.spacing)})" if self.spacing else ""),
+            *([f"coordinates " + ", ".join(f"{a} {v[0]:g}..{v[-1]:g}" + (f" {self.coordinate_units[a]}"
+                                                                       if a in self.coordinate_units else "")
+                                           for a, v in self.coordinates.items())] if self.coordinates else []),
             "boundaries   " + ", ".join(f"{a}: {b}" + (" (assumed)" if a in self.assumed_boundaries else "")
                                         for a, b in zip(self.axis_names, self.boundary_conditions)),
             "fields",

@@ -195,8 +195,8 @@ class Comparison:
     """Several models scored on the same rollouts, beside persistence (`compare`).
 
     evaluations: {label: Evaluation} per model.
-    rows: {label | "persistence": {"step_1", "horizon" (mean over the steps), "last", "per_step",
-        "diverged", "windows"}}: nRMSE with the fields averaged.
+    rows: {label | "persistence": {"step_1", "horizon" (mean over the steps), "last", "growth" (last / step_1),
+        "per_step", "diverged", "windows"}}: nRMSE with the fields averaged.
     """
 
     evaluations: dict[str, Evaluation]
@@ -207,16 +207,30 @@ class Comparison:
         return next(iter(self.evaluations.values())).horizon
 
     def table(self) -> str:
-        """Markdown: per model, nRMSE at 1 step, mean over the horizon, at its last step, and the
-        windows whose rollout diverged (they score inf)."""
+        """Markdown: per model, nRMSE at 1 step, mean over the horizon, at its last step, the error growth
+        (last step / step 1) and the windows whose rollout diverged (they score inf)."""
         k = self.horizon
         split = next(iter(self.evaluations.values())).setup.get("split", "test")
-        lines = [f"| model | {split} nRMSE, 1 step | mean over {k} steps | at step {k} | diverged |",
-                 "|---|---|---|---|---|"]
+        lines = [f"| model | {split} nRMSE, 1 step | mean over {k} steps | at step {k} | growth | diverged |",
+                 "|---|---|---|---|---|---|"]
         for name, m in self.rows.items():
             lines.append(f"| {name} | {m['step_1']:.4g} | {m['horizon']:.4g} | {m['last']:.4g} "
-                         f"| {m['diverged']}/{m['windows']} |")
+                         f"| x{m['growth']:.3g} | {m['diverged']}/{m['windows']} |")
         return "\n".join(lines)
+
+    def csv(self) -> str:
+        """The rows of `table` as CSV text (one line a model, persistence last; inf where a rollout diverged)."""
+        columns = ("step_1", "horizon", "last", "growth", "diverged", "windows")
+        lines = ["model,nrmse_step_1,nrmse_mean,nrmse_last,growth,diverged,windows"]
+        for name, m in self.rows.items():
+            label = '"' + name.replace('"', '""') + '"' if any(c in name for c in ',"\n') else name
+            lines.append(",".join([label, *(f"{m[c]:.6g}" if isinstance(m[c], float) else str(m[c])
+                                            for c in columns)]))
+        return "\n".join(lines) + "\n"
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """`rows`, JSON-ready (non-finite numbers become null)."""
+        return _finite(self.rows)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: each model's `Evaluation.to_dict()` under its label."""
@@ -243,5 +257,7 @@ def compare(models: dict[str, nn.Module], dataset: PDEDataset, **options: Any) -
 def _row(evaluation: Evaluation, source: str) -> dict[str, Any]:
     curve = evaluation.summary(source)["mean"]["nrmse"]
     diverged = len(evaluation.diverged) if source == "model" else 0
-    return {"step_1": curve["step_1"], "horizon": curve["horizon"], "last": curve["per_step"][-1],
+    first, last = curve["step_1"], curve["per_step"][-1]
+    growth = last / first if first > 0 else math.inf if last > 0 else 1.0
+    return {"step_1": first, "horizon": curve["horizon"], "last": last, "growth": growth,
             "per_step": curve["per_step"], "diverged": diverged, "windows": evaluation.n_windows}

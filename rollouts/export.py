@@ -3,10 +3,11 @@
 Layout: one variable per field and role, `{field}_pred` and `{field}_true`, of
 dims `([sample,] time, {field}_component, *space)`: the time dim has one entry
 per predicted step, each field keeps its own component count (no padding on
-disk), and the spatial dims are the dataset's axis names (x, y, z) with
-coordinates `spacing * index` (grid index where the spacing is unknown). The
-time coordinate is the physical time `frame * dt` (the frame index where dt is
-unknown), with the frame index and the step (1..K) beside it.
+disk), and the spatial dims are the dataset's axis names (x, y, z) with the
+source's coordinates (`DatasetSpec.axis_values`: the file's, else `spacing * index`,
+else the grid index). The time coordinate is the physical time of each frame (the
+file's time coordinate, else `frame * dt`, else the frame index), with the frame
+index and the step (1..K) beside it; units where the file says them.
 """
 
 from __future__ import annotations
@@ -87,20 +88,16 @@ def to_xarray(prediction: Union[torch.Tensor, np.ndarray],
         names, components = [f"field{i}" for i in range(f)], [c] * f
         n_dims = _infer_dims(grid)
         axes = ["x", "y", "z"][:n_dims]
-    spacing = spec.spacing if spec is not None and spec.spacing else None
-    dt = spec.dt if spec is not None else None
-
     lead = ("sample",) if b > 1 else ()
     frames = np.arange(first_frame, first_frame + k)
     coords: dict[str, Any] = {
-        "time": ("time", frames * dt if dt else frames.astype(np.float64),
-                 {"units": "time units of the dataset" if dt else "frame index"}),
+        "time": ("time", _times(spec, frames), {"units": _time_units(spec)}),
         "frame": ("time", frames),
         "step": ("time", np.arange(1, k + 1)),
     }
     for i, (axis, n) in enumerate(zip(axes, grid[3 - n_dims:])):
-        step = spacing[i] if spacing else 1.0
-        coords[axis] = (axis, np.arange(n) * step, {"spacing": step if spacing else "grid index"})
+        coords[axis] = (axis, np.asarray(spec.axis_values(axis)) if spec is not None else np.arange(n, dtype=np.float64),
+                        _axis_attrs(spec, axis, i))
     variables = {}
     for fi, (name, nc) in enumerate(zip(names, components)):
         dims = (*lead, "time", f"{name}_component", *axes)
@@ -115,6 +112,36 @@ def to_xarray(prediction: Union[torch.Tensor, np.ndarray],
             "steps": k, "first_frame": first_frame, "n_spatial_dims": n_dims}
     meta.update({key: _attr(v) for key, v in (attrs or {}).items() if v is not None})
     return xr.Dataset(variables, coords=coords, attrs=meta)
+
+
+def _times(spec: Optional[DatasetSpec], frames: np.ndarray) -> np.ndarray:
+    """The physical times of trajectory `frames`: the source's time coordinate, else frame x dt, else the
+    frame index (frames past the spec's last continue at its last step)."""
+    if spec is None or (spec.dt is None and "time" not in spec.coordinates):
+        return frames.astype(np.float64)
+    times = np.asarray(spec.axis_values("time"))
+    step = times[-1] - times[-2] if len(times) > 1 else (spec.dt or 1.0)
+    return np.where(frames < len(times), times[np.minimum(frames, len(times) - 1)],
+                    times[-1] + (frames - len(times) + 1) * step)
+
+
+def _time_units(spec: Optional[DatasetSpec]) -> str:
+    if spec is None or (spec.dt is None and "time" not in spec.coordinates):
+        return "frame index"
+    return spec.coordinate_units.get("time", "time units of the dataset")
+
+
+def _axis_attrs(spec: Optional[DatasetSpec], axis: str, i: int) -> dict[str, Any]:
+    """Where a spatial coordinate comes from (and its units where the source says them)."""
+    if spec is not None and axis in spec.coordinates:
+        attrs: dict[str, Any] = {"source": "coordinates of the dataset"}
+    elif spec is not None and spec.spacing:
+        attrs = {"spacing": spec.spacing[i]}
+    else:
+        attrs = {"spacing": "grid index"}
+    if spec is not None and axis in spec.coordinate_units:
+        attrs["units"] = spec.coordinate_units[axis]
+    return attrs
 
 
 def save_xarray(dataset: "xr.Dataset", path: Union[str, Path]) -> Path:

@@ -5,6 +5,9 @@ Stills: 1D data as space-time images (space across, step up); 2D data as frames
 at a few steps; 3D data as the mid-plane slice (middle of D) at a few steps.
 GIFs: one frame per step (1D as curves, 2D frames, 3D mid-planes). Colour
 limits are fixed per row over all steps, the error's symmetric around 0.
+Spatial axes are labelled with the dataset's axis names (and units) and drawn
+at its coordinates (`DatasetSpec.axis_values`: the file's, else spacing x index);
+without a spec, x, y, z at the grid index.
 Figures are drawn with the Agg canvas, whatever the pyplot backend.
 """
 
@@ -51,6 +54,36 @@ def _panels(pred: np.ndarray, true: np.ndarray, spec: Optional[DatasetSpec],
     return labels, rows, n_dims
 
 
+def _shown_axes(spec: Optional[DatasetSpec], grid: Sequence[int], n_dims: int) -> list[tuple[str, np.ndarray]]:
+    """(label, coordinate values) of the axes drawn: 1D the one axis; 2D the first across and the second up;
+    3D the second across and the third up (the mid-plane of the first)."""
+    sizes = list(grid)[3 - n_dims:]
+    if spec is not None:
+        names = list(spec.axis_names)
+        axes = [(name + (f" [{spec.coordinate_units[name]}]" if name in spec.coordinate_units else ""),
+                 np.asarray(spec.axis_values(name))) for name in names]
+    else:
+        axes = [(name, np.arange(n, dtype=np.float64)) for name, n in zip("xyz", sizes)]
+    return axes if n_dims < 3 else axes[1:]
+
+
+def _extent(across: np.ndarray, up: np.ndarray) -> tuple[float, float, float, float]:
+    """imshow's extent for cells centred on the coordinates `across` and `up`."""
+    return (*_edges(across), *_edges(up))
+
+
+def _edges(values: np.ndarray) -> tuple[float, float]:
+    half = (values[-1] - values[0]) / (len(values) - 1) / 2 if len(values) > 1 else 0.5
+    return float(values[0] - half), float(values[-1] + half)
+
+
+def _label(ax, axes: list[tuple[str, np.ndarray]], up: Optional[str] = None) -> None:
+    """Axis labels (small) and small tick labels."""
+    ax.set_xlabel(axes[0][0], fontsize=8, labelpad=1)
+    ax.set_ylabel(up if up is not None else axes[1][0], fontsize=8, labelpad=1)
+    ax.tick_params(labelsize=6)
+
+
 def _image(volume: np.ndarray, n_dims: int) -> np.ndarray:
     """`(D, H, W)` -> the image shown, first grid axis across: 2D (H, W) -> (W, H); 3D: the mid-depth
     plane, likewise."""
@@ -76,12 +109,12 @@ def _figure(n_rows: int) -> tuple["Figure", np.ndarray]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    height = 2.4 * n_rows + 0.8  # inches; 0.8 for the title
+    height = 2.6 * n_rows + 0.9  # inches; 0.8 for the title
     fig = Figure(figsize=(9, height))
     FigureCanvasAgg(fig)
     axes = fig.subplots(n_rows, 3, squeeze=False)
-    fig.subplots_adjust(left=0.06, right=0.95, bottom=0.3 / height, top=1 - 0.75 / height,
-                        wspace=0.25, hspace=0.4)
+    fig.subplots_adjust(left=0.07, right=0.95, bottom=0.45 / height, top=1 - 0.75 / height,
+                        wspace=0.35, hspace=0.55)
     return fig, axes
 
 
@@ -90,20 +123,11 @@ def _title(fig: "Figure", text: str) -> Any:
     return fig.suptitle(text, y=1 - 0.12 / fig.get_figheight(), va="top")
 
 
-def _ticks(ax, n_dims: int) -> None:
-    """Small tick labels on 1D axes; none on images (they cost more than they tell)."""
-    if n_dims == 1:
-        ax.tick_params(labelsize=7)
-    else:
-        ax.set_xticks([])
-        ax.set_yticks([])
-
-
 def _style(kind: int, low: float, high: float, bound: float) -> dict:
     return dict(vmin=-bound, vmax=bound, cmap="RdBu_r") if kind == 2 else dict(vmin=low, vmax=high, cmap="viridis")
 
 
-def _still(labels: list[str], rows: list, n_dims: int, steps: Sequence[int], title: str) -> "Figure":
+def _still(labels: list[str], rows: list, n_dims: int, grid_axes: list, steps: Sequence[int], title: str) -> "Figure":
     k = rows[0][0].shape[0]
     per_row = [None] if n_dims == 1 else list(steps)
     fig, axes = _figure(len(rows) * len(per_row))
@@ -113,26 +137,24 @@ def _still(labels: list[str], rows: list, n_dims: int, steps: Sequence[int], tit
             ax_row = axes[r * len(per_row) + j]
             if n_dims == 1:  # space-time: (K, W), step upwards
                 images = (truth[:, 0, 0], pred[:, 0, 0], pred[:, 0, 0] - truth[:, 0, 0])
-                extent = (0, truth.shape[-1], 0.5, k + 0.5)
+                extent = (*_edges(grid_axes[0][1]), 0.5, k + 0.5)
                 name = label
             else:
                 images = (_image(truth[s], n_dims), _image(pred[s], n_dims), _image(pred[s] - truth[s], n_dims))
-                extent = None
+                extent = _extent(grid_axes[0][1], grid_axes[1][1])
                 name = f"{label}, step {s + 1}"
             for col, (ax, image, kind) in enumerate(zip(ax_row, images, ("truth", "prediction", "error"))):
-                shown = ax.imshow(image, origin="lower", aspect="auto" if n_dims == 1 else "equal", extent=extent,
+                shown = ax.imshow(image, origin="lower", aspect="auto", extent=extent, interpolation="nearest",
                                   **_style(col, low, high, bound))
                 if col:  # truth and prediction share the colour scale
                     fig.colorbar(shown, ax=ax, fraction=0.08, pad=0.03)
                 ax.set_title(f"{name}: {kind}", fontsize=9)
-                _ticks(ax, n_dims)
-                if n_dims == 1 and col == 0:
-                    ax.set_ylabel("step", fontsize=8)
+                _label(ax, grid_axes, up="step" if n_dims == 1 else None)
     _title(fig, title)
     return fig
 
 
-def _animate(labels: list[str], rows: list, n_dims: int, title: str, path: Path, fps: int) -> None:
+def _animate(labels: list[str], rows: list, n_dims: int, grid_axes: list, title: str, path: Path, fps: int) -> None:
     from matplotlib.animation import FuncAnimation, PillowWriter
 
     k = rows[0][0].shape[0]
@@ -144,15 +166,15 @@ def _animate(labels: list[str], rows: list, n_dims: int, title: str, path: Path,
         for col, kind in enumerate(("truth", "prediction", "error")):
             ax = axes[r, col]
             ax.set_title(f"{label}: {kind}", fontsize=9)
-            _ticks(ax, n_dims)
+            _label(ax, grid_axes, up=label if n_dims == 1 else None)
             first = (truth[0], pred[0], pred[0] - truth[0])[col]
             if n_dims == 1:
-                (line,) = ax.plot(first[0, 0])
+                (line,) = ax.plot(grid_axes[0][1], first[0, 0])
                 ax.set_ylim(*((-bound, bound) if col == 2 else (low, high)))
                 row.append(line)
             else:
-                image = ax.imshow(_image(first, n_dims), origin="lower", aspect="equal",
-                                  **_style(col, low, high, bound))
+                image = ax.imshow(_image(first, n_dims), origin="lower", aspect="auto", interpolation="nearest",
+                                  extent=_extent(grid_axes[0][1], grid_axes[1][1]), **_style(col, low, high, bound))
                 if col:
                     fig.colorbar(image, ax=ax, fraction=0.08, pad=0.03)
                 row.append(image)
@@ -195,12 +217,13 @@ def plot_rollout(prediction: Union[torch.Tensor, np.ndarray], truth: Union[torch
                         f"got {pred.shape} and {true.shape}")
     k = pred.shape[0]
     labels, rows, n_dims = _panels(pred, true, spec, field_names)
+    axes = _shown_axes(spec, pred.shape[3:], n_dims)
     steps = sorted({0, k // 2, k - 1}) if steps is None else list(steps)
     if any(not 0 <= s < k for s in steps):
         raise DataError(f"plot_rollout: steps {steps} outside 0..{k - 1}")
     title = title or (spec.name if spec is not None else "rollout")
     if path is None:
-        return _still(labels, rows, n_dims, steps, title)
+        return _still(labels, rows, n_dims, axes, steps, title)
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (*STILL_SUFFIXES, ".gif"):
@@ -209,8 +232,8 @@ def plot_rollout(prediction: Union[torch.Tensor, np.ndarray], truth: Union[torch
         raise DataError(f"{path}: the directory {path.parent} does not exist; create it first")
     with atomic_file(path) as tmp:
         if suffix == ".gif":
-            _animate(labels, rows, n_dims, title, tmp, fps)
+            _animate(labels, rows, n_dims, axes, title, tmp, fps)
         else:
-            _still(labels, rows, n_dims, steps, title).savefig(tmp, dpi=72)
+            _still(labels, rows, n_dims, axes, steps, title).savefig(tmp, dpi=72)
     logger.debug("wrote %s", path)
     return path

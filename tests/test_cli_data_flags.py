@@ -19,7 +19,8 @@ from tests.rollouts.helpers import tiny_model
 runner = CliRunner()
 
 #: Every command that reads a dataset from a file.
-DATA_COMMANDS = (["data", "inspect"], ["data", "convert"], ["pretrain"], ["finetune"], ["evaluate"], ["rollout"])
+DATA_COMMANDS = (["data", "inspect"], ["data", "convert"], ["pretrain"], ["finetune"], ["evaluate"], ["rollout"],
+                 ["compare"])
 
 
 @pytest.mark.parametrize("command", DATA_COMMANDS, ids=" ".join)

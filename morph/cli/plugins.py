@@ -21,7 +21,8 @@ __all__ = ["COMMANDS_GROUP", "PROVIDED_BY", "MissingPlugin", "load_group", "rein
 COMMANDS_GROUP = "morph.commands"
 #: The commands of that group and the package of each, named here only for the message an
 #: install without them gives (tests check it against the installed group).
-PROVIDED_BY: dict[str, str] = {"finetune": "adapters", "rollout": "rollouts", "evaluate": "rollouts"}
+PROVIDED_BY: dict[str, str] = {"finetune": "adapters", "rollout": "rollouts", "evaluate": "rollouts",
+                                 "compare": "rollouts"}
 
 
 class MissingPlugin(RuntimeError):

@@ -122,6 +122,14 @@ def spacing_of(coords: Sequence[Any], what: str) -> Optional[tuple[float, ...]]:
     return None if any(s is None for s in steps) else tuple(float(s) for s in steps)
 
 
+def coordinates_of(axes: Sequence[str], coords: Sequence[Any], time: Any = None) -> dict[str, tuple[float, ...]]:
+    """`DatasetSpec.coordinates` of checked 1-D coordinates: by axis name where there is one, and "time"."""
+    out = {a: tuple(float(v) for v in c) for a, c in zip(axes, coords) if c is not None}
+    if time is not None and len(time):
+        out["time"] = tuple(float(v) for v in time)
+    return out
+
+
 def json_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """File attributes as JSON-serialisable values (numbers, strings, lists);
     bytes are decoded, anything else is left out."""

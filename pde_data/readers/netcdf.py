@@ -38,7 +38,8 @@ import numpy as np
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, keyword_names, register
-from pde_data.readers._common import check_first_frame, checked_coordinate, json_attrs, spacing_of, uniform_step
+from pde_data.readers._common import (check_first_frame, checked_coordinate, coordinates_of, json_attrs, spacing_of,
+                                      uniform_step)
 from pde_data.remote import is_url, local_path, redact, remote_config
 from pde_data.remote_file import RemoteFile
 from pde_data.spec import DatasetSpec, FieldSpec
@@ -156,8 +157,11 @@ def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims:
     coords = [checked_coordinate(ds[d].values, (ds.sizes[d],), f"{where}: coordinate {d!r}", f"dim {d!r}")
               if d in ds.coords and np.issubdtype(ds[d].dtype, np.number) else None for d in space_dims]
     tc = ds[time_dim].values if time_dim in ds.coords else None
+    units = {axis: str(ds[d].attrs["units"]) for axis, d in ((*zip(space_dims, space_dims), ("time", time_dim)))
+             if d in ds.coords and "units" in ds[d].attrs}
     if tc is not None and np.issubdtype(tc.dtype, np.datetime64):
         tc = (tc - tc[0]) / np.timedelta64(1, "s")
+        units["time"] = "s"
     if tc is not None:
         tc = checked_coordinate(tc, (t,), f"{where}: coordinate {time_dim!r}", f"the {t} frames of dim {time_dim!r}",
                                 time=True)
@@ -168,7 +172,7 @@ def from_xarray(ds: Any, source: Optional[str] = None, reopen: Any = None, dims:
         fields=tuple(FieldSpec(k, a.components) for k, a in arrays.items()), n_trajectories=n,
         n_steps=t, dt=uniform_step(tc, f"{where} {time_dim}") if tc is not None else None,
         spacing=spacing_of(coords, where), axis_names=tuple(space_dims), source=source, format=format,
-        attrs=json_attrs(ds.attrs))
+        attrs=json_attrs(ds.attrs), coordinates=coordinates_of(space_dims, coords, tc), coordinate_units=units)
     if boundary_conditions is not None:
         spec.set_boundaries(boundary_conditions)
     out = PDEDataset(spec, arrays, reopen=reopen)

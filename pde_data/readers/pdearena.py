@@ -21,7 +21,8 @@ from typing import Any, Optional
 from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
-from pde_data.readers._common import check_first_frame, checked_coordinate, is_hdf5, open_h5, spacing_of, uniform_step
+from pde_data.readers._common import (check_first_frame, checked_coordinate, coordinates_of, is_hdf5, open_h5, spacing_of,
+                                      uniform_step)
 from pde_data.spec import DatasetSpec, FieldSpec
 
 __all__ = ["open_pdearena", "sniff"]
@@ -87,7 +88,7 @@ def open_pdearena(path: str, split: Optional[str] = None, check_finite: bool = T
         name=os.path.splitext(os.path.basename(path))[0], grid_shape=tuple(grid),
         fields=tuple(FieldSpec(k, a.components) for k, a in arrays.items()), n_trajectories=n,
         n_steps=t, dt=dt, spacing=spacing_of(coords, path), axis_names=tuple(axes), source=path,
-        format="pdearena", attrs={"split": split})
+        format="pdearena", attrs={"split": split}, coordinates=coordinates_of(axes, coords, times))
     ds = PDEDataset(spec, arrays, reopen=functools.partial(open_pdearena, path, split=split,
                                                            check_finite=check_finite))
     return check_first_frame(ds) if check_finite else ds

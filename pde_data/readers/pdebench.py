@@ -34,7 +34,8 @@ from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import (AxisView, Stack, check_first_frame, checked_coordinate, field_groups, is_hdf5,
-                                      json_attrs, open_h5, spacing_of, stream_chunks, uniform_step)
+                                      json_attrs, open_h5, spacing_of, stream_chunks, uniform_step,
+                                      coordinates_of)
 from pde_data.remote import is_url, local_path, remote_config
 from pde_data.spec import DatasetSpec, FieldSpec
 
@@ -148,10 +149,11 @@ def _coordinates(f: Any, path: str, key: str, time_required: bool = False) -> di
                         f"(T + 1 of them in PDEBench's files; layouts: {FORMATS_PAGE})")
     if "t-coordinate" not in f:
         logger.info("%s: no t-coordinate; dt is left out of the spec", path)
-        return dict(dt=None, spacing=spacing_of(coords, path))
+        return dict(dt=None, spacing=spacing_of(coords, path), coordinates=coordinates_of(_SPACE, coords))
     t = checked_coordinate(f["t-coordinate"], (n_steps, n_steps + 1), f"{path}: t-coordinate",
                            f"the {n_steps} frames of `{key}` (PDEBench's files hold one time stamp more)", time=True)
-    return dict(dt=uniform_step(t, f"{path} t-coordinate"), spacing=spacing_of(coords, path))
+    return dict(dt=uniform_step(t, f"{path} t-coordinate"), spacing=spacing_of(coords, path),
+                coordinates=coordinates_of(_SPACE, coords, t))
 
 
 def _cfd(f: Any, path: str, name: str, **_: Any) -> tuple[dict, dict]:
@@ -192,7 +194,8 @@ def _grouped(f: Any, path: str, name: str, fields: Any, **_: Any) -> tuple[dict,
               if a in grid else None for a, g in zip(_SPACE, sizes)]
     t = checked_coordinate(grid["t"], (n_steps,), f"{path}: {keys[0]}/grid/t", f"the {n_steps} frames of {where}",
                            time=True) if "t" in grid else []
-    return arrays, dict(dt=uniform_step(t, f"{path} {keys[0]}/grid/t"), spacing=spacing_of(coords, path))
+    return arrays, dict(dt=uniform_step(t, f"{path} {keys[0]}/grid/t"), spacing=spacing_of(coords, path),
+                        coordinates=coordinates_of(_SPACE, coords, t))
 
 
 def _ns_incom(f: Any, path: str, name: str, include_force: bool = True, **_: Any) -> tuple[dict, dict]:
@@ -206,7 +209,7 @@ def _ns_incom(f: Any, path: str, name: str, include_force: bool = True, **_: Any
         arrays["force"] = LazyField([f["force"]], "n x y c", t=vel.shape[1])  # constant in time
     t = checked_coordinate(f["t"][0, :], (vel.shape[1],), f"{path}: t", f"the {vel.shape[1]} frames of `velocity`",
                            time=True) if "t" in f else []
-    return arrays, dict(dt=uniform_step(t, f"{path} t"))
+    return arrays, dict(dt=uniform_step(t, f"{path} t"), coordinates=coordinates_of((), (), t))
 
 
 _BUILDERS = {"single": _single, "cfd": _cfd, "grouped": _grouped, "ns_incom": _ns_incom}

@@ -32,7 +32,8 @@ from pde_data.dataset import LazyField, PDEDataset
 from pde_data.errors import FORMATS_PAGE, DataError
 from pde_data.readers.registry import Reader, register
 from pde_data.readers._common import (HDF5_SUFFIXES, ConcatN, as_str, check_first_frame, checked_coordinate, is_hdf5,
-                                      json_attrs, open_h5, spacing_of, str_list, stream_chunks, uniform_step)
+                                      json_attrs, open_h5, spacing_of, str_list, stream_chunks, uniform_step,
+                                      coordinates_of)
 from pde_data.remote import is_url, list_files, local_path, remote_config
 from pde_data.spec import BOUNDARY_CONDITIONS, DatasetSpec, FieldSpec
 
@@ -147,7 +148,7 @@ def _read_file(f: Any, path: str) -> tuple[DatasetSpec, dict[str, Any]]:
         grid_shape=grid, fields=tuple(fields), n_trajectories=n, n_steps=n_steps,
         dt=uniform_step(t, f"{path} dimensions/time"), spacing=spacing_of(coords, path),
         boundary_conditions=_boundaries(f, axes), axis_names=tuple(axes), source=path,
-        format="the_well", attrs=attrs)
+        format="the_well", attrs=attrs, coordinates=coordinates_of(axes, coords, t))
     return spec, arrays
 
 
