@@ -16,7 +16,7 @@ from typing import Callable, List, Optional
 import typer
 
 from morph.cli.options import (BATCH_SIZE_HELP, BOUNDARY_HELP, COMPILE_HELP, EPOCHS_HELP, FORMAT_HELP, MAX_MINUTES_HELP,
-                               NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, OPTION_HELP, PRECISION_HELP, SEED_HELP,
+                               NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, OPTION_HELP, PRECISION_HELP, SEED_HELP, SET_HELP,
                                data_options, merge_flags)
 from morph.cli.plugins import MissingPlugin, load_group, reinstall_hint
 
@@ -77,6 +77,8 @@ def finetune_command(
     cache: Optional[str] = typer.Option(None, "--cache", help="cache directory: generated simulator data, and "
                                         "a URL's data read through DIR/remote (default ~/.cache/morph-pde)"),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML file of FinetuneConfig keys"),
+    setting: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP + " (FinetuneConfig keys; "
+                                                "train.KEY for its training, e.g. train.weight_decay=0)"),
     resume: bool = typer.Option(False, "--resume", help="continue the fine-tune in --out from its latest "
                                 "complete checkpoint, with its own settings"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
@@ -84,6 +86,7 @@ def finetune_command(
     """Fine-tune a pretrained MORPH on a new PDE (LoRA or full); ends with a test table. Devices are
     Accelerate's: a GPU when there is one (CUDA_VISIBLE_DEVICES= keeps it on the CPU; accelerate launch for several)."""
     from adapters.finetune import FinetuneConfig, finetune, is_main_process
+    from morph.train.config_files import apply_settings
 
     reports = finetune_reports()  # before training, not after it
     if compare_scratch and from_scratch:
@@ -103,7 +106,7 @@ def finetune_command(
         base = saved.to_dict()
     else:
         base = {}
-    finetune_config = FinetuneConfig.from_dict(merge_flags(base, flags))
+    finetune_config = FinetuneConfig.from_dict(apply_settings(merge_flags(base, flags), setting, FinetuneConfig))
     result = finetune(finetune_config, resume=resume, progress=not quiet)
     others = []
     if compare_scratch:  # the same settings and budget, from random weights, beside the fine-tune

@@ -26,7 +26,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, ClassVar, Mapping, Optional, Union
 
 from morph.checkpoint import load_pretrained, resolve_checkpoint, run_record
 from morph.config import MorphConfig
@@ -34,7 +34,8 @@ from morph.growth import grow_to
 from morph.model import MORPH
 from morph.predict import DEFAULT_HORIZON
 from morph.train import ConfigError, DataSource, TrainConfig, TrainResult, train
-from morph.train.config import check_config_keys, default_cache_dir, read_config_file
+from morph.train.config import default_cache_dir, resume_conflicts
+from morph.train.config_files import check_config_keys, read_config_file
 from morph.train.data import resolve_source
 from morph.train.loop import process_state
 from pde_data import PDEDataset
@@ -44,7 +45,7 @@ from pde_data.windows import split_record
 from adapters.levels import LEVELS, apply_level
 from adapters.lora import check_targets
 
-__all__ = ["FinetuneConfig", "FinetuneResult", "finetune", "DEFAULT_FINETUNE_STEPS"]
+__all__ = ["FinetuneConfig", "FinetuneResult", "FinetuneTraining", "finetune", "DEFAULT_FINETUNE_STEPS"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,45 @@ FINETUNE_FILE = "finetune.json"
 SPLITS_FILE = "splits.json"
 #: TrainConfig keys a fine-tune sets itself.
 _OWN_KEYS = ("datasets", "model", "history", "output_dir", "init_checkpoint")
-#: FinetuneConfig keys that must match when resuming.
-_RESUME_KEYS = ("checkpoint", "data", "level", "rank", "alpha", "lora_dropout", "targets", "n_traj", "history",
-                "from_scratch", "format", "options")
+
+
+def _optional_fields_of(source: type, leave_out: tuple[str, ...]) -> Any:
+    """A class decorator: the class as a dataclass with every field of the dataclass `source` but
+    `leave_out`, each Optional and None by default (one list of keys: TrainConfig's)."""
+    def decorate(cls: type) -> type:
+        cls.__annotations__ = {f.name: f"Optional[{f.type}]" for f in dataclasses.fields(source)
+                               if f.name not in leave_out}
+        for name in cls.__annotations__:
+            setattr(cls, name, None)
+        return dataclass(cls)
+    return decorate
+
+
+@_optional_fields_of(TrainConfig, leave_out=_OWN_KEYS)
+class FinetuneTraining:
+    """The training settings of a fine-tune (`FinetuneConfig.train`): every `TrainConfig` key but
+    those the fine-tune sets itself (datasets, model, history, output_dir, init_checkpoint), each
+    None by default, which is the fine-tune's default: `DEFAULT_FINETUNE_STEPS` steps, the level's
+    learning rate (`DEFAULT_LR`), a warmup of a tenth of the steps up to 50, else TrainConfig's.
+    Values are checked when the fine-tune builds its TrainConfig."""
+
+    def given(self) -> dict[str, Any]:
+        """The keys set (not None), as a config file names them."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) is not None}
+
+    @classmethod
+    def parse(cls, values: Any) -> "FinetuneTraining":
+        """A FinetuneTraining from one, or from a mapping of its keys (a config file's `train`)."""
+        if isinstance(values, cls):
+            return values
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"finetune: train must be a mapping of TrainConfig keys, got {values!r}")
+        own = sorted(set(values) & set(_OWN_KEYS))
+        if own:
+            raise ConfigError(f"finetune: train keys {own} are set by the fine-tune itself; use checkpoint, "
+                              f"data, history and output_dir instead")
+        check_config_keys(values, cls, "finetune: train")
+        return cls(**values)
 
 
 @dataclass
@@ -87,8 +124,9 @@ class FinetuneConfig:
         the data before training.
     from_scratch: train the base's architecture from random weights, every
         parameter (level 4), with the same budget; for comparison.
-    train: TrainConfig keys (steps, epochs, lr, batch_size, seed, warmup_steps, ...);
-        by default 500 steps at a learning rate set by the level (`DEFAULT_LR`).
+    train: the training settings (`FinetuneTraining`: TrainConfig's keys steps, epochs, lr, batch_size,
+        seed, warmup_steps, ...; a mapping of them is read as one); by default 500 steps at a
+        learning rate set by the level (`DEFAULT_LR`).
     """
 
     checkpoint: str
@@ -105,7 +143,11 @@ class FinetuneConfig:
     from_scratch: bool = False
     format: str = "auto"
     options: dict[str, Any] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=dict)
+    train: FinetuneTraining = field(default_factory=FinetuneTraining)
+
+    #: Keys a resumed fine-tune may change (`morph.train.config.resume_conflicts`); its `train` settings
+    #: are held to TrainConfig's rule when its training resumes.
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = ("output_dir", "horizon", "train")
 
     def __post_init__(self) -> None:
         for name in ("checkpoint", "data"):
@@ -124,16 +166,7 @@ class FinetuneConfig:
             raise ConfigError(f"finetune: alpha must be > 0 or null, got {self.alpha!r}")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(f"finetune: lora_dropout must be in [0, 1), got {self.lora_dropout!r}")
-        if not isinstance(self.train, dict):
-            raise ConfigError(f"finetune: train must be a mapping of TrainConfig keys, got {self.train!r}")
-        own = sorted(set(self.train) & set(_OWN_KEYS))
-        if own:
-            raise ConfigError(f"finetune: train keys {own} are set by the fine-tune itself; use checkpoint, "
-                              f"data, history and output_dir instead")
-        allowed = {f.name for f in dataclasses.fields(TrainConfig)}
-        unknown = sorted(set(self.train) - allowed)
-        if unknown:
-            raise ConfigError(f"finetune: unknown train keys {unknown}; allowed: {sorted(allowed - set(_OWN_KEYS))}")
+        self.train = FinetuneTraining.parse(self.train)
 
     @property
     def effective_level(self) -> int:
@@ -141,8 +174,16 @@ class FinetuneConfig:
         return 4 if self.from_scratch else self.level
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as plain values (saved in the run's `finetune.json`)."""
-        return dataclasses.asdict(self)
+        """The config as plain values (saved in the run's `finetune.json`; `train` as the keys given)."""
+        return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "train": self.train.given()}
+
+    @classmethod
+    def nested_keys(cls, key: str, values: Mapping[str, Any]) -> Optional[list[str]]:
+        """The keys of the mapping `key` (for `--set train.lr=...`): FinetuneTraining's for `train`,
+        None (any) for the reader `options`, [] for a key that is not a mapping."""
+        if key == "train":
+            return [f.name for f in dataclasses.fields(FinetuneTraining)]
+        return None if key == "options" else []
 
     @classmethod
     def file_values(cls, path: Union[str, Path]) -> dict[str, Any]:
@@ -229,19 +270,17 @@ def _data_source(config: FinetuneConfig) -> DataSource:
 def _train_config(config: FinetuneConfig, base_config: MorphConfig, base_ref: str, history: int) -> TrainConfig:
     level = config.effective_level
     values: dict[str, Any] = dict(
-        datasets=[_data_source(config)],
-        # Every MorphConfig field is given, so the preset only satisfies TrainConfig: the model is the base's.
-        model={"preset": "Ti", **base_config.to_dict()},
+        datasets=[_data_source(config)], model=base_config,
         init_checkpoint=None if config.from_scratch else base_ref,
         history=history, output_dir=config.output_dir,
         lr=SCRATCH_LR if config.from_scratch else DEFAULT_LR[level],
     )
-    values.update(config.train)
+    values.update(config.train.given())
     if values.get("steps") is None and values.get("epochs") is None:
         values["steps"] = DEFAULT_FINETUNE_STEPS
-    if "warmup_steps" not in config.train and values.get("steps"):
+    if config.train.warmup_steps is None and values.get("steps"):
         values["warmup_steps"] = min(50, values["steps"] // 10)
-    return TrainConfig.from_dict(values)
+    return TrainConfig(**values)
 
 
 def _check_dataset(dataset: PDEDataset, model: MorphConfig, checkpoint: str, history: int) -> None:
@@ -268,16 +307,12 @@ def _splits(dataset: PDEDataset, config: FinetuneConfig, seed: int) -> dict[str,
     return record
 
 
-def _check_resume(out: Path, record: dict[str, Any]) -> None:
-    previous_file = out / FINETUNE_FILE
-    if not previous_file.is_file():
-        return
-    previous = json.loads(previous_file.read_text()).get("config", {})
-    differ = [k for k in _RESUME_KEYS if previous.get(k) != record["config"].get(k)]
-    if differ:
-        shown = ", ".join(f"{k}: {previous.get(k)!r} -> {record['config'].get(k)!r}" for k in differ)
-        raise ConfigError(f"--resume: {out} holds a fine-tune with other settings ({shown}); resume with the "
-                          f"same settings or choose another --out")
+def _check_resume(out: Path, config: FinetuneConfig) -> None:
+    previous = FinetuneConfig.from_run(out)
+    conflicts = resume_conflicts(previous, config) if previous is not None else []
+    if conflicts:
+        raise ConfigError(f"--resume: {out} holds a fine-tune with other settings ({', '.join(conflicts)}); resume "
+                          f"with the same settings or choose another --out")
 
 
 def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True) -> FinetuneResult:
@@ -298,7 +333,7 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
                           f"checkpoints (LoRA levels, from scratch in the base's architecture). Train a baseline "
                           f"on new data with: morph pretrain --arch {arch} --dataset {config.data}")
     history = config.history or _default_history(base)
-    cache = Path(config.train["cache_dir"]) if config.train.get("cache_dir") else default_cache_dir()
+    cache = Path(config.train.cache_dir) if config.train.cache_dir else default_cache_dir()
     # a simulator's data is generated into the cache by the main process; the others wait, then open it
     with process_state().main_process_first():
         dataset = resolve_source(_data_source(config), cache)
@@ -326,7 +361,7 @@ def finetune(config: FinetuneConfig, resume: bool = False, progress: bool = True
               "horizon": horizon, "base_config": base.config.to_dict(),
               "growth": str(base.growth) if getattr(base, "growth", None) is not None else None}
     if resume:
-        _check_resume(out, record)
+        _check_resume(out, config)
     if is_main_process():
         out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(out / FINETUNE_FILE, record)

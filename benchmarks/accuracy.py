@@ -62,7 +62,7 @@ from adapters.finetune import DEFAULT_LR
 from morph.checkpoint import load_pretrained
 from morph.checkpoint.architectures import build_model
 from morph.train import TrainConfig, train
-from morph.train.config import DEFAULT_MIX, DEFAULT_MODEL
+from morph.train.config import DEFAULT_MIX, DEFAULT_MODEL, model_to_dict
 from morph.train.data import build_data, resolve_source
 from morph.train.objective import training_loss
 
@@ -70,7 +70,7 @@ logger = logging.getLogger("accuracy")
 
 #: The sizes of each architecture: MORPH as in the default run; the baselines at common small widths.
 MODELS: dict[str, dict[str, Any]] = {
-    "morph": dict(DEFAULT_MODEL),
+    "morph": model_to_dict(DEFAULT_MODEL),
     "fno": {"arch": "fno", "hidden_channels": 32, "n_modes": 16, "n_layers": 4},
     "unet": {"arch": "unet", "features": 16},
 }
@@ -92,7 +92,7 @@ def _step_seconds(run: Path, batch_size: int) -> list[float]:
 @functools.lru_cache(maxsize=None)
 def _checkpoint_model(checkpoint: str) -> dict[str, Any]:
     """The model keys of a checkpoint's architecture for a TrainConfig (as `morph finetune` gives them)."""
-    return {"preset": "Ti", **load_pretrained(checkpoint).config.to_dict()}
+    return model_to_dict(load_pretrained(checkpoint).config)
 
 
 def _config(dataset: str, arch: str, seed: int, steps: int, args: argparse.Namespace, out: Path) -> TrainConfig:

@@ -69,11 +69,11 @@ def run_one(store: Path, out: Path, variant: str, seed: int, args: argparse.Name
     """Train one variant with one seed (or reuse a finished training) and score its test rollouts."""
     from morph.checkpoint import load_pretrained
     from morph.train import TrainConfig, train
-    from morph.train.config import DEFAULT_MODEL
+    from morph.train.config import DEFAULT_MODEL, model_to_dict
     from rollouts import evaluate
 
     changes = variant_settings(variant, args.noise, args.jitter)
-    config = TrainConfig(datasets=[str(store)], model={**DEFAULT_MODEL, **changes["model"]}, history=args.history,
+    config = TrainConfig(datasets=[str(store)], model={**model_to_dict(DEFAULT_MODEL), **changes["model"]}, history=args.history,
                          batch_size=args.batch_size, steps=args.steps, seed=seed, output_dir=str(out),
                          checkpoint_every=args.steps, keep_checkpoints=1, val_windows=16,
                          noise=changes["noise"], patch_jitter=changes["patch_jitter"])

@@ -209,13 +209,15 @@ def pretrain(args: argparse.Namespace, corpus_dir: Path) -> Path:
     """The recipe on the corpus less the held-out families: the run directory (a checkpoint).
     Resumes an interrupted pretraining in `--work-dir/pretrain`; a finished one is kept."""
     from morph.train import TrainConfig, train
+    from morph.train.config import model_to_dict
+    from morph.train.config_files import read_config_file
     from morph.train.loop import STATE_DIR
     from morph.train.state import latest_training_state
 
     out = args.work_dir / "pretrain"
     held = left_out(args.families)
     in_corpus = {store["simulator"] for store in json.loads((corpus_dir / MANIFEST).read_text())["stores"].values()}
-    values = yaml.safe_load(args.recipe.read_text()) or {}
+    values = read_config_file(args.recipe)
     values.update(datasets=[{"source": f"corpus:{corpus_dir}", "exclude": sorted(held & set(in_corpus))}],
                   output_dir=str(out), cache_dir=str(args.work_dir / "cache"))
     values["model"] = {**values.get("model", {}), **args.model}
@@ -235,7 +237,7 @@ def pretrain(args: argparse.Namespace, corpus_dir: Path) -> Path:
         logger.info("pretraining: finished before in %s (%d steps)", out, saved["steps"])
         return out
     logger.info("pretraining: %s, %d steps x batch %d on %d stores (held out: %s) -> %s",
-                {k: v for k, v in config.model.items() if k in ("preset", "dim", "depth", "heads")},
+                {k: v for k, v in model_to_dict(config.model).items() if k in ("dim", "depth", "heads")},
                 config.steps, config.batch_size, len(config.datasets), ", ".join(sorted(held)), out)
     resumable = latest_training_state(out / STATE_DIR) is not None  # an interrupted pretraining
     result = train(config, resume=resumable, progress=args.progress)

@@ -13,7 +13,7 @@ from pde_data.errors import FORMATS_PAGE
 
 __all__ = ["BATCH_SIZE_HELP", "BOUNDARY_HELP", "COMPILE_HELP", "DATA_FLAGS", "EPOCHS_HELP", "FORMAT_HELP",
            "MAX_MINUTES_HELP", "NAN_MAX_SKIPS_HELP", "NAN_POLICY_HELP", "OPTION_HELP", "PRECISION_HELP",
-           "SEED_HELP", "CliFormatter", "cli_words", "data_options", "device", "merge_flags", "parse_options"]
+           "SEED_HELP", "SET_HELP", "CliFormatter", "cli_words", "data_options", "device", "merge_flags", "parse_options"]
 
 #: Help of every command's precision flag (`morph.precision`).
 PRECISION_HELP = ("auto (bfloat16 where the GPU or CPU computes it natively, AVX512-BF16 or AMX; else float32), "
@@ -27,6 +27,9 @@ NAN_POLICY_HELP = ("at a NaN or infinite loss: stop (default; the run ends with 
                    "dataset, its last checkpoint untouched) or skip (no update for that step; at most "
                    "--nan-max-skips of them)")
 NAN_MAX_SKIPS_HELP = "with --nan-policy skip: the non-finite steps a run may skip before it stops (default 10)"
+#: Help of the training commands' --set (`morph.train.config_files.apply_settings`).
+SET_HELP = ("any key of the config file, KEY=VALUE (dotted for a nested key, e.g. model.depth=6; VALUE read as YAML), "
+            "repeatable; laid over the config file and the other flags")
 #: Help of the data flags of every command that reads data.
 FORMAT_HELP = f"reader of the data: auto (detected) or a name of `morph data list`; layouts: {FORMATS_PAGE}"
 OPTION_HELP = (f"reader option KEY=VALUE (VALUE parsed as JSON when it parses), repeatable; each reader's keys: "
@@ -93,19 +96,27 @@ def parse_options(options: Optional[List[str]], flag: str = "--option",
 
 def merge_flags(values: Mapping[str, Any], flags: Mapping[str, Any]) -> dict[str, Any]:
     """`values` (a config as a dict: from a file, a saved run or the defaults) with the command-line
-    `flags` laid over it. A flag of None was not given and changes nothing; a dict flag is merged,
-    the same way, into the dict of the same key (e.g. `model`, `train`); `epochs` given without `steps` drops the
-    `steps` of `values`, so `--epochs` replaces the length a config file set."""
-    merged = dict(values)
-    given = {k: v for k, v in flags.items() if v is not None}
-    for key, value in given.items():
-        if isinstance(value, Mapping):
-            merged[key] = merge_flags(merged.get(key) or {}, value)
-        else:
-            merged[key] = value
+    `flags` laid over it as a config file's keys are (`morph.train.config_files.merge_values`: a dict
+    flag, e.g. `model` or `train`, merged into the dict of the same key). A flag of None was not given
+    and changes nothing; `epochs` given without `steps` drops the `steps` of `values`, so `--epochs`
+    replaces the length a config file set."""
+    from morph.train.config_files import merge_values
+
+    given = _given(flags)
+    merged = merge_values(values, given)
     if "epochs" in given and "steps" not in given and "steps" in merged:
         merged["steps"] = None
     return merged
+
+
+def _given(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """`flags` less those of None, in dicts too (a dict left empty is dropped)."""
+    given = {}
+    for key, value in flags.items():
+        value = _given(value) if isinstance(value, Mapping) else value
+        if value is not None and value != {}:
+            given[key] = value
+    return given
 
 
 def device(choice: str = "auto") -> str:

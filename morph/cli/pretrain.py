@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 import typer
 
 from morph.cli.options import (BATCH_SIZE_HELP, BOUNDARY_HELP, COMPILE_HELP, EPOCHS_HELP, FORMAT_HELP, MAX_MINUTES_HELP,
-                               NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, OPTION_HELP, PRECISION_HELP, SEED_HELP,
+                               NAN_MAX_SKIPS_HELP, NAN_POLICY_HELP, OPTION_HELP, PRECISION_HELP, SEED_HELP, SET_HELP,
                                data_options, merge_flags, parse_options)
 
 __all__ = ["pretrain_command"]
@@ -72,6 +72,7 @@ def pretrain_command(
     num_workers: Optional[int] = typer.Option(None, "--num-workers", help="DataLoader worker processes"),
     cache: Optional[str] = typer.Option(None, "--cache", help="cache directory: generated simulator data, and "
                                         "URL datasets read through DIR/remote (default ~/.cache/morph-pde)"),
+    setting: Optional[List[str]] = typer.Option(None, "--set", help=SET_HELP + " (TrainConfig keys)"),
     resume: bool = typer.Option(False, "--resume", help="continue the run in --out from its latest complete "
                                 "checkpoint, with its own settings (--steps may extend it)"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress report"),
@@ -80,7 +81,8 @@ def pretrain_command(
     shallow_water_2d, navier_stokes_2d and advection_diffusion_3d), or train an FNO or U-Net baseline
     on one dataset (--arch)."""
     from morph.train import TrainConfig, train
-    from morph.train.config import ARCHS, DEFAULT_MODEL, ConfigError, exclude_from_corpus, read_config_file
+    from morph.train.config import ARCHS, DEFAULT_MODEL, ConfigError, exclude_from_corpus, model_to_dict
+    from morph.train.config_files import apply_settings, read_config_file
 
     if arch is not None and arch not in ARCHS:
         raise ConfigError(f"--arch {arch!r}: unknown architecture; available: {', '.join(ARCHS)}")
@@ -110,8 +112,8 @@ def pretrain_command(
         base = TrainConfig()
     values = base.to_dict()
     if arch is not None and arch != base.arch:  # another architecture: its own sizes, not the base's
-        values["model"] = dict(DEFAULT_MODEL) if arch == "morph" else {"arch": arch}
-    train_config = TrainConfig.from_dict(merge_flags(values, flags))
+        values["model"] = model_to_dict(DEFAULT_MODEL) if arch == "morph" else {"arch": arch}
+    train_config = TrainConfig.from_dict(apply_settings(merge_flags(values, flags), setting, TrainConfig))
     logger.info("data cache: %s", train_config.cache)
     result = train(train_config, resume=resume, progress=not quiet)
     if int(os.environ.get("RANK", "0")) == 0:  # the main process of a launch writes it

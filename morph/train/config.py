@@ -10,21 +10,21 @@ import dataclasses
 import json
 import math
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Mapping, Optional, Union
 
-import yaml
-
-from pde_data import DatasetSpec
+from pde_data import DataError, DatasetSpec
 from pde_data.files import write_json_atomic
+from pde_data.simulators.corpus import CORPUS_PREFIX, corpus_stores
 
 from morph.config import PRESETS, ConfigError, MorphConfig
-from morph.model.baselines import BASELINES, BaselineConfig
+from morph.model.baselines import BASELINES, SHAPE_FIELDS, BaselineConfig
 from morph.precision import PRECISIONS, Precision
+from morph.train.config_files import check_config_keys, read_config_file
 
-__all__ = ["ARCHS", "DataSource", "TrainConfig", "ConfigError", "DEFAULT_MIX", "default_cache_dir"]
+__all__ = ["ARCHS", "DataSource", "ModelConfig", "TrainConfig", "ConfigError", "DEFAULT_MIX", "default_cache_dir",
+           "model_from_dict", "model_to_dict", "resume_conflicts"]
 
 LossBalance = Literal["none", "ema"]
 #: The choices of `TrainConfig.loss_balance`.
@@ -43,11 +43,12 @@ DEFAULT_MIX: tuple[str, ...] = ("burgers_1d", "euler_1d", "shallow_water_2d", "n
 #: more than the other four datasets' together, and the default run has to fit in 10 minutes).
 DEFAULT_RESOLUTIONS: dict[str, int] = {"advection_diffusion_3d": 16}
 
+#: The model a run trains: MORPH's config, or a baseline's (its data-shape fields set from the data).
+ModelConfig = Union[MorphConfig, BaselineConfig]
 #: The small model of the default run (finishes in minutes on 2 CPU cores).
-DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp_dim=256, heads_xa=4,
-                                     patch_size=4, max_ar=4, dropout=0.0, emb_dropout=0.0,
-                                     predict_delta=True, delta_scale=True, boundary_padding=True,
-                                     boundary_embedding=True)
+DEFAULT_MODEL = MorphConfig.from_preset("Ti", dim=128, heads=4, depth=2, mlp_dim=256, heads_xa=4, patch_size=4,
+                                        max_ar=4, dropout=0.0, emb_dropout=0.0, predict_delta=True,
+                                        delta_scale=True, boundary_padding=True, boundary_embedding=True)
 
 
 #: Length of a run that names neither steps nor epochs (the default run: under 10 minutes on 2 CPU
@@ -55,18 +56,66 @@ DEFAULT_MODEL: dict[str, Any] = dict(preset="Ti", dim=128, heads=4, depth=2, mlp
 DEFAULT_STEPS = 2000
 #: Where a run directory records its TrainConfig.
 RUN_CONFIG_FILE = "train_config.json"
-#: TrainConfig keys a resumed run may change: its length (and with it the warmup a fine-tune derives
-#: from it; the cosine schedule stretches from the resume point) and housekeeping, not what it learns
-#: from or how.
-RESUME_MAY_CHANGE = ("steps", "epochs", "max_minutes", "warmup_steps", "output_dir", "cache_dir", "num_workers",
-                     "checkpoint_every", "keep_checkpoints", "val_windows", "in_memory", "compile", "nan_policy",
-                     "nan_max_skips")
 
 
 def default_cache_dir() -> Path:
     """`$XDG_CACHE_HOME/morph-pde`, else `~/.cache/morph-pde`."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(root) / "morph-pde"
+
+
+def model_from_dict(values: Mapping[str, Any]) -> ModelConfig:
+    """The model config of a config file's (or a run record's) `model` mapping.
+
+    MORPH (no `"arch"`, or `"arch": "morph"`): an optional `preset` (Ti, S, M, L, XL; its fields
+    first) and any `MorphConfig` fields; without a preset, `MorphConfig`'s defaults (Ti's sizes).
+    A baseline (`"arch": "fno" | "unet"`): the sizes of its config (`FNOConfig`, `UNetConfig`), not
+    its data-shape fields (history, fields, components, spatial_dims), which come from the data."""
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"model must be a mapping (a preset and MorphConfig fields, or arch and a baseline's "
+                          f"sizes), got {values!r}")
+    values = dict(values)
+    arch = values.pop("arch", "morph")
+    if arch not in ARCHS:
+        raise ConfigError(f"model.arch: unknown architecture {arch!r}; available: {', '.join(ARCHS)}")
+    if arch == "morph":
+        preset = values.pop("preset", None)
+        known = {f.name for f in dataclasses.fields(MorphConfig)} | {"preset", "arch"}
+        if preset is not None and preset not in PRESETS:
+            raise ConfigError(f"model.preset: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
+    else:
+        config_class = BASELINES[arch].config_class
+        known = set(config_class.size_fields()) | {"arch"}
+        shape = sorted(set(values) & set(SHAPE_FIELDS))
+        if shape:
+            raise ConfigError(f"model: {', '.join(shape)} of a {arch} baseline come from the data; remove them "
+                              f"from the model settings")
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"model: unknown keys {unknown} for arch {arch!r}; allowed: {sorted(known)}")
+    try:
+        if arch == "morph":
+            return MorphConfig.from_dict({**PRESETS.get(preset or "Ti", {}), **values})
+        return config_class.from_dict(values)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"model: {err}") from err
+
+
+def model_to_dict(model: ModelConfig) -> dict[str, Any]:
+    """The `model` mapping of a run record: every `MorphConfig` field, or a baseline's `"arch"` and sizes
+    (its data-shape fields come from the data); `model_from_dict` reads it back."""
+    if isinstance(model, MorphConfig):
+        return model.to_dict()
+    return {"arch": model.arch, **{name: getattr(model, name) for name in model.size_fields()}}
+
+
+def resume_conflicts(saved: Any, new: Any) -> list[str]:
+    """The one rule of what a resumed run may change: `"key: saved -> new"` for each key of `new.to_dict()`
+    whose value differs from `saved`'s, except the keys its class lists in `RESUME_MAY_CHANGE` (its
+    length and housekeeping, not what it learns from or how). `saved` and `new` are configs of one class."""
+    before, after = saved.to_dict(), new.to_dict()
+    return [f"{key}: {before.get(key)!r} -> {after[key]!r}" for key in after
+            if key not in type(new).RESUME_MAY_CHANGE and before.get(key) != after[key]]
 
 
 @dataclass
@@ -142,51 +191,17 @@ class DataSource:
         raise ConfigError(f"a dataset entry must be a string or a mapping, got {type(item).__name__}")
 
 
-#: `--dataset corpus:DIR[:WEIGHT]` trains on every store of a corpus (`morph data corpus`).
-CORPUS_PREFIX = "corpus:"
-
-
 def _expand_corpus(source: "DataSource") -> list["DataSource"]:
-    """A `corpus:DIR` source as one source per store of the corpus in DIR (its `corpus.json`), less
-    the simulators in `source.exclude`: each simulator gets a share of the source's weight in
-    proportion to its `source.simulator_weights` entry (1 if none), split evenly among its stores."""
+    """A `corpus:DIR` source as one source per store of the corpus in DIR, less the simulators in
+    `source.exclude`, each with its share of the source's weight (`corpus_stores`)."""
     if not source.source.startswith(CORPUS_PREFIX):
         return [source]
-    directory = Path(source.source[len(CORPUS_PREFIX):])
-    manifest_path = directory / "corpus.json"
     try:
-        manifest = json.loads(manifest_path.read_text())
-        stores = manifest["stores"]
-    except FileNotFoundError:
-        raise ConfigError(f"dataset {source.source!r}: {manifest_path} does not exist; build the corpus first "
-                          f"(morph data corpus --out {directory})") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise ConfigError(f"dataset {source.source!r}: {manifest_path} is not a corpus manifest ({err}); build "
-                          f"the corpus again (morph data corpus --out {directory})") from err
-    if not stores or not manifest.get("complete", False):
-        raise ConfigError(f"dataset {source.source!r}: the corpus in {directory} is not complete (its build was "
-                          f"interrupted); finish it with the same morph data corpus command (it resumes)")
-    per_simulator: dict[str, list[str]] = {}
-    for path, entry in sorted(stores.items()):
-        per_simulator.setdefault(entry["simulator"], []).append(path)
-    unknown = sorted(set(source.exclude) - set(per_simulator))
-    if unknown:
-        raise ConfigError(f"dataset {source.source!r}: exclude names {', '.join(unknown)}, not in the corpus; "
-                          f"it holds {', '.join(per_simulator)}")
-    unknown = sorted(set(source.simulator_weights) - set(per_simulator))
-    if unknown:
-        raise ConfigError(f"dataset {source.source!r}: simulator_weights names {', '.join(unknown)}, not in the "
-                          f"corpus; it holds {', '.join(per_simulator)}")
-    kept = {name: paths for name, paths in per_simulator.items() if name not in source.exclude}
-    if not kept:
-        raise ConfigError(f"dataset {source.source!r}: exclude leaves out every simulator of the corpus "
-                          f"({', '.join(per_simulator)}); keep at least one")
-    relative = {name: source.simulator_weights.get(name, 1.0) for name in kept}
-    total = sum(relative.values())
-    return [dataclasses.replace(source, source=str(directory / path),  # as the corpus is named: no machine's path
-                                weight=source.weight * relative[name] / total / len(paths),
-                                exclude=[], simulator_weights={})
-            for name, paths in kept.items() for path in paths]
+        stores = corpus_stores(source.source[len(CORPUS_PREFIX):], source.exclude, source.simulator_weights)
+    except DataError as err:
+        raise ConfigError(f"dataset {source.source!r}: {err}") from err
+    return [dataclasses.replace(source, source=path, weight=source.weight * share, exclude=[], simulator_weights={})
+            for path, share in stores]
 
 
 def exclude_from_corpus(datasets: list[Any], names: list[str]) -> list[DataSource]:
@@ -203,11 +218,13 @@ def exclude_from_corpus(datasets: list[Any], names: list[str]) -> list[DataSourc
 
 @dataclass
 class TrainConfig:
-    """A training run. `model` holds a preset name plus MorphConfig overrides, or
-    `{"arch": "fno" | "unet", ...}` plus sizes of `FNOConfig` / `UNetConfig` for a baseline
-    (no "arch", or "morph", is MORPH). A baseline is built for the shape of its one dataset
-    (history, fields, components, spatial axes), so it takes exactly one dataset and one
-    history: no curriculum or min_history.
+    """A training run. `model` is the model it trains: a `MorphConfig`, or an `FNOConfig` /
+    `UNetConfig` for a baseline, whose data-shape fields (history, fields, components, spatial
+    axes) are set from its one dataset when the model is built (`model_config(spec)`), so a
+    baseline takes exactly one dataset and one history: no curriculum or min_history. A mapping
+    given for `model` (a config file's: a preset plus MorphConfig fields, or `arch` plus a
+    baseline's sizes) is read by `model_from_dict`; `datasets` entries may be strings or mappings
+    (`DataSource.parse`). `to_dict` / `from_dict` are the run record (`train_config.json`).
 
     Length: `steps` optimiser steps, or `epochs` passes of `batches_per_epoch`
     batches (null: enough to see each training window about once); steps win
@@ -254,7 +271,7 @@ class TrainConfig:
 
     datasets: list[DataSource] = field(default_factory=lambda: [DataSource(n, resolution=DEFAULT_RESOLUTIONS.get(n))
                                                                 for n in DEFAULT_MIX])
-    model: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_MODEL))
+    model: ModelConfig = field(default_factory=lambda: dataclasses.replace(DEFAULT_MODEL))
     init_checkpoint: Optional[str] = None
     history: int = 2
     batch_size: int = 8
@@ -290,24 +307,21 @@ class TrainConfig:
     cache_dir: Optional[str] = None
     fsdp: bool = False
 
+    #: Keys a resumed run may change (`resume_conflicts`): its length (and with it the warmup a
+    #: fine-tune derives from it; the cosine schedule stretches from the resume point) and housekeeping.
+    RESUME_MAY_CHANGE: ClassVar[tuple[str, ...]] = (
+        "steps", "epochs", "max_minutes", "warmup_steps", "output_dir", "cache_dir", "num_workers", "checkpoint_every",
+        "keep_checkpoints", "val_windows", "in_memory", "compile", "nan_policy", "nan_max_skips")
+
     def __post_init__(self) -> None:
         self.datasets = [source for d in self.datasets for source in _expand_corpus(DataSource.parse(d))]
         if not self.datasets:
             raise ConfigError("datasets: give at least one simulator name or path")
-        if not isinstance(self.model, dict):
-            raise ConfigError(f"model must be a mapping (preset + overrides), got {self.model!r}")
-        if self.arch not in ARCHS:
-            raise ConfigError(f"model.arch: unknown architecture {self.arch!r}; available: {', '.join(ARCHS)}")
-        if self.arch == "morph":
-            preset = self.model.get("preset", "Ti")
-            if preset not in PRESETS:
-                raise ConfigError(f"model.preset: unknown preset {preset!r}; available: {', '.join(PRESETS)}")
-            known = {f.name for f in dataclasses.fields(MorphConfig)} | {"preset", "arch"}
-        else:
-            known = set(BASELINES[self.arch].config_class.size_fields()) | {"arch"}
-        unknown = sorted(set(self.model) - known)
-        if unknown:
-            raise ConfigError(f"model: unknown keys {unknown} for arch {self.arch!r}; allowed: {sorted(known)}")
+        if isinstance(self.model, Mapping):
+            self.model = model_from_dict(self.model)
+        if not isinstance(self.model, (MorphConfig, BaselineConfig)):
+            raise ConfigError(f"model must be a MorphConfig, a baseline's config (FNOConfig, UNetConfig) or a "
+                              f"mapping of one, got {type(self.model).__name__}")
         for name in ("history", "batch_size", "grad_accum", "checkpoint_every", "keep_checkpoints",
                      "val_windows", "unroll"):
             value = getattr(self, name)
@@ -374,7 +388,18 @@ class TrainConfig:
     @property
     def arch(self) -> str:
         """The architecture trained: "morph" (default), "fno" or "unet"."""
-        return self.model.get("arch", "morph")
+        return self.model.arch if isinstance(self.model, BaselineConfig) else "morph"
+
+    @classmethod
+    def nested_keys(cls, key: str, values: Mapping[str, Any]) -> Optional[list[str]]:
+        """The keys of the mapping `key` of a config as `values` (for `--set model.KEY=...`): those of
+        `model` for its arch (`values["model"]["arch"]`, else MORPH); [] for a key that is not a mapping."""
+        if key != "model":
+            return []
+        arch = (values.get("model") or {}).get("arch", "morph")
+        if arch not in BASELINES:
+            return ["preset", *(f.name for f in dataclasses.fields(MorphConfig))]
+        return ["arch", *BASELINES[arch].config_class.size_fields()]
 
     def _check_baseline(self) -> None:
         if len(self.datasets) != 1:
@@ -385,11 +410,6 @@ class TrainConfig:
             raise ConfigError(f"model.arch {self.arch!r}: a baseline reads a fixed history, so curriculum_steps "
                               f"({self.curriculum_steps}) must be 0 and min_history ({self.min_history}) null; "
                               f"got other values")
-        sizes = {k: v for k, v in self.model.items() if k != "arch"}
-        try:  # the sizes alone, on a placeholder shape: the real one comes from the data
-            BASELINES[self.arch].config_class.from_dict({**sizes, "history": self.history})
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"model: {err}") from err
 
     def model_config(self, spec: Optional[DatasetSpec] = None) -> Union[MorphConfig, BaselineConfig]:
         """The config of the model this run trains: a MorphConfig, or a baseline's config built for
@@ -398,19 +418,14 @@ class TrainConfig:
             return self.morph_config()
         if spec is None:
             raise ConfigError(f"model.arch {self.arch!r}: a baseline's config needs the spec of its dataset")
-        sizes = {k: v for k, v in self.model.items() if k != "arch"}
-        return BASELINES[self.arch].config_class.for_data(spec, self.history, **sizes)
+        sizes = {name: getattr(self.model, name) for name in self.model.size_fields()}
+        return type(self.model).for_data(spec, self.history, **sizes)
 
     def morph_config(self) -> MorphConfig:
-        """The `MorphConfig` of `model` (its preset with the other keys as overrides); a
-        `ConfigError` for a baseline arch or a `max_ar` shorter than `history`."""
-        if self.arch != "morph":
+        """`model`, a `MorphConfig`; a `ConfigError` for a baseline arch or a `max_ar` shorter than `history`."""
+        if not isinstance(self.model, MorphConfig):
             raise ConfigError(f"model.arch is {self.arch!r}, not MORPH; use TrainConfig.model_config(spec)")
-        overrides = {k: v for k, v in self.model.items() if k not in ("preset", "arch")}
-        try:
-            config = MorphConfig.from_preset(self.model.get("preset", "Ti"), **overrides)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"model: {err}") from err
+        config = self.model
         if config.max_ar < self.history:
             raise ConfigError(f"history {self.history} exceeds the model's max_ar {config.max_ar}; "
                               f"set model.max_ar >= {self.history} or a shorter history")
@@ -421,8 +436,10 @@ class TrainConfig:
         return Path(self.cache_dir) if self.cache_dir else default_cache_dir()
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as plain values (what `save` writes as JSON)."""
-        return dataclasses.asdict(self)
+        """The config as plain values (what `save` writes as JSON; `model` as `model_to_dict` writes it)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**values, "datasets": [dataclasses.asdict(d) for d in self.datasets],
+                "model": model_to_dict(self.model)}
 
     def save(self, path: Union[str, Path]) -> None:
         """Write the config as JSON to `path`, atomically."""
@@ -443,14 +460,13 @@ class TrainConfig:
 
     def resume_conflicts(self, saved: "TrainConfig") -> list[str]:
         """`"key: saved -> new"` for each setting that differs from `saved` and may not change
-        when a run resumes (everything but `RESUME_MAY_CHANGE`)."""
-        before, after = saved.to_dict(), self.to_dict()
-        return [f"{key}: {before[key]!r} -> {after[key]!r}" for key in before
-                if key not in RESUME_MAY_CHANGE and before[key] != after[key]]
+        when a run resumes (`resume_conflicts`: everything but `RESUME_MAY_CHANGE`)."""
+        return resume_conflicts(saved, self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """A config from `to_dict`'s values; unknown keys are a `ConfigError` naming them."""
+        """A config from `to_dict`'s values, or from a run record or config file of an earlier version
+        (a `model` mapping with a preset: `model_from_dict`); unknown keys are a `ConfigError` naming them."""
         check_config_keys(d, cls, "config")
         return cls(**d)
 
@@ -462,38 +478,6 @@ class TrainConfig:
         check_config_keys(data, cls, str(path))
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**data)
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 floats: `lr: 1e-3` is a number, not the string
-    YAML 1.1 (PyYAML's default) makes of an exponent without a decimal point."""
-
-
-_ConfigLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
-
-
-def read_config_file(path: Union[str, Path]) -> dict[str, Any]:
-    """The mapping in a YAML (or JSON) config file; ConfigError naming the file otherwise."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        data = yaml.load(path.read_text(), Loader=_ConfigLoader) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML ({err})") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
-    return data
-
-
-def check_config_keys(d: dict[str, Any], cls: type, where: str) -> None:
-    allowed = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {unknown}; allowed: {sorted(allowed)}")
 
 
 def _is_number(text: str) -> bool:

@@ -26,6 +26,10 @@ entry (simulator, grid, trajectories, frames, seed, boundary), and rebuilt
 otherwise; leftovers of an interrupted write are removed. The manifest is
 rewritten atomically after each store. A directory that is not empty and holds
 no corpus manifest is refused with a `DataError`, as is a corpus of another scale.
+
+Training on a corpus: a dataset named `corpus:DIR` (`CORPUS_PREFIX`) is every store of the corpus
+in DIR; `corpus_stores(DIR, exclude, simulator_weights)` lists them from the manifest with the
+share of the dataset's weight each one gets.
 """
 
 from __future__ import annotations
@@ -49,11 +53,14 @@ from pde_data.simulators._parameters import describe_parameters
 from pde_data.readers import convert
 from pde_data.store import is_store, open_store
 
-__all__ = ["CORPUS_RANGES", "MANIFEST", "SCALES", "build_corpus", "generate_store", "plan_corpus"]
+__all__ = ["CORPUS_PREFIX", "CORPUS_RANGES", "MANIFEST", "SCALES", "build_corpus", "corpus_stores", "generate_store",
+           "plan_corpus"]
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "corpus.json"
+#: A dataset named `corpus:DIR` is every store of the corpus in DIR (`corpus_stores`).
+CORPUS_PREFIX = "corpus:"
 CORPUS_VERSION = 1
 PART_SIZE = 32  # trajectories per store at most: bounded memory while generating
 SCALES: dict[str, dict[str, Any]] = {
@@ -238,3 +245,43 @@ def build_corpus(out_dir: Union[str, os.PathLike], scale: str = "tiny", only: Op
     manifest["complete"] = True
     _write_manifest(out, _with_totals(manifest))
     return manifest
+
+
+def corpus_stores(directory: Union[str, os.PathLike], exclude: Iterable[str] = (),
+                  simulator_weights: Optional[dict[str, float]] = None) -> list[tuple[str, float]]:
+    """`(path, share)` of each store of the complete corpus in `directory` (its manifest), less the
+    simulators in `exclude`. Paths are `directory` as given joined with the store's path (no machine's
+    absolute path when `directory` is relative); shares sum to 1: each simulator gets a share in proportion
+    to its `simulator_weights` entry (1 if none), split evenly among its stores. A `DataError` names a
+    missing, unfinished or foreign manifest and an unknown simulator of `exclude` or `simulator_weights`."""
+    directory = Path(directory)
+    exclude, simulator_weights = list(exclude), dict(simulator_weights or {})
+    manifest_path = directory / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        stores = manifest["stores"]
+    except FileNotFoundError:
+        raise DataError(f"{manifest_path} does not exist; build the corpus first "
+                        f"(morph data corpus --out {directory})") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise DataError(f"{manifest_path} is not a corpus manifest ({err}); build the corpus again "
+                        f"(morph data corpus --out {directory})") from err
+    if not stores or not manifest.get("complete", False):
+        raise DataError(f"the corpus in {directory} is not complete (its build was interrupted); finish it with "
+                        f"the same morph data corpus command (it resumes)")
+    per_simulator: dict[str, list[str]] = {}
+    for path, entry in sorted(stores.items()):
+        per_simulator.setdefault(entry["simulator"], []).append(path)
+    for key, names in (("exclude", exclude), ("simulator_weights", simulator_weights)):
+        unknown = sorted(set(names) - set(per_simulator))
+        if unknown:
+            raise DataError(f"{key} names {', '.join(unknown)}, not in the corpus; it holds "
+                            f"{', '.join(per_simulator)}")
+    kept = {name: paths for name, paths in per_simulator.items() if name not in exclude}
+    if not kept:
+        raise DataError(f"exclude leaves out every simulator of the corpus ({', '.join(per_simulator)}); keep at "
+                        f"least one")
+    relative = {name: simulator_weights.get(name, 1.0) for name in kept}
+    total = sum(relative.values())
+    return [(str(directory / path), relative[name] / total / len(paths)) for name, paths in kept.items()
+            for path in paths]

@@ -139,7 +139,7 @@ def test_baseline_train_configs_are_checked_before_any_work(tmp_path):
         TrainConfig(datasets=[DATASETS["1d"]], model={"arch": "fno", "hidden_channels": 0})
     with pytest.raises(ConfigError, match="unknown architecture 'vit'; available: morph, fno, unet"):
         TrainConfig(model={"arch": "vit"})
-    assert TrainConfig().arch == "morph" and "arch" not in TrainConfig().model  # the default run is unchanged
+    assert TrainConfig().arch == "morph" and "arch" not in TrainConfig().to_dict()["model"]  # the default run is unchanged
     with pytest.raises(ConfigError, match="come from the data"):
         FNOConfig.for_data(pde_data.generate("burgers_1d", n_traj=1, steps=3, resolution=16).spec, 2, fields=1)
 
@@ -184,7 +184,8 @@ def test_morph_pretrain_arch_then_evaluate_and_rollout_from_the_cli(tmp_path, mo
           "--quiet"])
     assert f"checkpoint: {out / 'final'}" in capsys.readouterr().out
     saved = json.loads((out / "train_config.json").read_text())
-    assert saved["model"] == {"arch": "fno", "hidden_channels": 8, "n_modes": 4, "n_layers": 2}
+    assert saved["model"] == {"arch": "fno", "hidden_channels": 8, "n_modes": 4, "n_layers": 2, "predict_delta": True,
+                              "delta_scale": True}
     main(["evaluate", "--checkpoint", str(out), "--data", store, "--horizon", "3", "--json",
           str(tmp_path / "m.json"), "--quiet"])
     assert "| u | nRMSE |" in capsys.readouterr().out

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from morph.cli import main
 from morph.train import TrainConfig, train
-from morph.train.config import read_config_file
+from morph.train.config_files import read_config_file
 from tests.conftest import TINY_MODEL
 
 RECIPE = Path(__file__).parents[2] / "examples" / "configs" / "recipe.yaml"
@@ -39,8 +39,9 @@ def test_the_recipe_through_the_cli_with_the_corpus_given_on_the_command_line(co
     out = tmp_path / "run"
     main(["pretrain", "--config", str(RECIPE), "--dataset", f"corpus:{corpus}", "--exclude", "heat_1d",
           "--steps", "2", "--batch-size", "2", "--curriculum-steps", "1", "--num-workers", "0",
-          "--model", "dim=32", "--model", "heads=2", "--model", "depth=1", "--model", "mlp_dim=48",
-          "--model", "heads_xa=2", "--out", str(out), "--quiet"])
+          "--model", "dim=32", "--model", "heads=2", "--set", "model.depth=1", "--set", "model.mlp_dim=48",
+          "--set", "model.heads_xa=2", "--set", "lr=3e-4", "--out", str(out), "--quiet"])
     saved = TrainConfig.from_run(out)
     assert [Path(d.source).name.split("-")[0] for d in saved.datasets] == ["burgers_1d"]
-    assert saved.loss_balance == "ema" and saved.steps == 2 and saved.model["dim"] == 32
+    assert saved.loss_balance == "ema" and saved.steps == 2 and saved.model.dim == 32
+    assert (saved.model.depth, saved.model.mlp_dim, saved.lr) == (1, 48, 3e-4)
