@@ -42,6 +42,19 @@ def _load(checkpoint: str, data: str, format: str, options: dict[str, Any], devi
 
 CACHE_HELP = "cache directory; a URL's data is kept in DIR/remote (default ~/.cache/morph-pde)"
 
+# The options `morph rollout`, `morph evaluate` and `morph compare` share, declared once (typer reads
+# an option's declaration without changing it, so one serves every command that names it).
+MAX_GROWTH_OPTION = typer.Option(1e3, "--max-growth", help="diverged when |value| > this x the history's RMS")
+STRIDE_OPTION = typer.Option(None, "--stride", help="frames between windows (default: horizon)")
+BATCH_SIZE_OPTION = typer.Option(8, "--batch-size", help=BATCH_SIZE_HELP)
+FORMAT_OPTION = typer.Option("auto", "--format", help=FORMAT_HELP)
+READER_OPTION = typer.Option(None, "--option", help=OPTION_HELP)
+BOUNDARY_OPTION = typer.Option(None, "--boundary", help=BOUNDARY_HELP)
+CACHE_OPTION = typer.Option(None, "--cache", help=CACHE_HELP)
+DEVICE_OPTION = typer.Option("auto", "--device", help="cpu, cuda, ... or auto")
+PRECISION_OPTION = typer.Option("auto", "--precision", help=PRECISION_HELP)
+QUIET_OPTION = typer.Option(False, "--quiet", help="no progress bar")
+
 
 def _history(model: Any, history: Optional[int], spec: Any, where: str) -> int:
     """--history (by default the history the model was trained with, from its run record), checked
@@ -102,14 +115,13 @@ def rollout_command(
                                                             "FILE.png or FILE.gif"),
     teacher_forcing: bool = typer.Option(False, "--teacher-forcing",
                                          help="feed the true frames back (one-step forecasts)"),
-    max_growth: float = typer.Option(1e3, "--max-growth",
-                                     help="diverged when |value| > this x the history's RMS"),
-    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
-    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
-    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
-    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    max_growth: float = MAX_GROWTH_OPTION,
+    format: str = FORMAT_OPTION,
+    option: Optional[List[str]] = READER_OPTION,
+    boundary: Optional[List[str]] = BOUNDARY_OPTION,
+    cache: Optional[Path] = CACHE_OPTION,
+    device: str = DEVICE_OPTION,
+    precision: str = PRECISION_OPTION,
 ) -> None:
     """Roll a model out on one trajectory; write truth and prediction (xarray) and, optionally, plots."""
     if out.suffix not in (".nc", ".zarr"):
@@ -175,18 +187,17 @@ def evaluate_command(
                                           help="history frames k (default: the training history)"),
     split_seed: Optional[int] = typer.Option(None, "--split-seed",
                                              help="seed of the split (default: the training run's)"),
-    stride: Optional[int] = typer.Option(None, "--stride", help="frames between windows (default: horizon)"),
-    batch_size: int = typer.Option(8, "--batch-size", help=BATCH_SIZE_HELP),
-    max_growth: float = typer.Option(1e3, "--max-growth",
-                                     help="diverged when |value| > this x the history's RMS"),
+    stride: Optional[int] = STRIDE_OPTION,
+    batch_size: int = BATCH_SIZE_OPTION,
+    max_growth: float = MAX_GROWTH_OPTION,
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the metrics to this JSON file"),
-    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
-    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
-    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
-    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    format: str = FORMAT_OPTION,
+    option: Optional[List[str]] = READER_OPTION,
+    boundary: Optional[List[str]] = BOUNDARY_OPTION,
+    cache: Optional[Path] = CACHE_OPTION,
+    device: str = DEVICE_OPTION,
+    precision: str = PRECISION_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Score rollouts on a split beside the persistence baseline: a table, and optionally JSON."""
     if json_out is not None and not json_out.parent.exists():

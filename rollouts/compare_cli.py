@@ -16,9 +16,9 @@ from typing import Any, List, Optional
 
 import typer
 
-from morph.cli.options import (BATCH_SIZE_HELP, BOUNDARY_HELP, FORMAT_HELP, OPTION_HELP, PRECISION_HELP, data_options,
-                               device as run_device)
-from rollouts.cli import CACHE_HELP
+from morph.cli.options import data_options, device as run_device
+from rollouts.cli import (BATCH_SIZE_OPTION, BOUNDARY_OPTION, CACHE_OPTION, DEVICE_OPTION, FORMAT_OPTION,
+                          MAX_GROWTH_OPTION, PRECISION_OPTION, QUIET_OPTION, READER_OPTION, STRIDE_OPTION)
 
 __all__ = ["SPLITS_FILE", "compare_command"]
 
@@ -140,20 +140,19 @@ def compare_command(
                                                                   "trajectories allow)"),
     history: Optional[int] = typer.Option(None, "--history", help="history frames k, for every model (default: "
                                           "the first model's training history that all of them take)"),
-    stride: Optional[int] = typer.Option(None, "--stride", help="frames between windows (default: horizon)"),
-    batch_size: int = typer.Option(8, "--batch-size", help=BATCH_SIZE_HELP),
-    max_growth: float = typer.Option(1e3, "--max-growth",
-                                     help="diverged when |value| > this x the history's RMS"),
+    stride: Optional[int] = STRIDE_OPTION,
+    batch_size: int = BATCH_SIZE_OPTION,
+    max_growth: float = MAX_GROWTH_OPTION,
     json_out: Optional[Path] = typer.Option(None, "--json", help="also write the table and every model's "
                                             "metrics (per field and step) to this JSON file"),
     csv_out: Optional[Path] = typer.Option(None, "--csv", help="also write the table to this CSV file"),
-    format: str = typer.Option("auto", "--format", help=FORMAT_HELP),
-    option: Optional[List[str]] = typer.Option(None, "--option", help=OPTION_HELP),
-    boundary: Optional[List[str]] = typer.Option(None, "--boundary", help=BOUNDARY_HELP),
-    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, ... or auto"),
-    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    format: str = FORMAT_OPTION,
+    option: Optional[List[str]] = READER_OPTION,
+    boundary: Optional[List[str]] = BOUNDARY_OPTION,
+    cache: Optional[Path] = CACHE_OPTION,
+    device: str = DEVICE_OPTION,
+    precision: str = PRECISION_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Score several models on the same rollout windows of one dataset beside persistence: one table of
     nRMSE at 1 step and over the horizon, error growth and diverged rollouts; optionally JSON and CSV."""
